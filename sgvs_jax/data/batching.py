@@ -1,0 +1,139 @@
+"""Padding to a few bucket lengths, with masks, so jit compiles once per bucket."""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from sgvs_jax.data.video import DataError, Video
+
+TOKEN_SOURCES = ("text_tokens", "text_pooled")
+FRAME_SOURCES = ("clip_frames",)
+
+
+def bucket_lengths_for(lengths: Sequence[int], min_bucket: int = 64) -> list[int]:
+    """Powers of two from ``min_bucket`` up to the first that holds the longest video."""
+    longest = max(lengths)
+    buckets = [min_bucket]
+    while buckets[-1] < longest:
+        buckets.append(buckets[-1] * 2)
+    return buckets
+
+
+def bucket_of(length: int, buckets: Sequence[int]) -> int:
+    for b in sorted(buckets):
+        if length <= b:
+            return b
+    raise DataError(f"video of {length} steps is longer than the largest bucket {max(buckets)}")
+
+
+def semantic_dim(video: Video, sources: Sequence[str]) -> int:
+    for s in sources:
+        value = getattr(video, s)
+        if value is not None:
+            return int(value.shape[-1])
+    return 1
+
+
+def tokens_of(video: Video, sources: Sequence[str]) -> np.ndarray:
+    """(L, Ds) semantic tokens of one video from the configured sources."""
+    parts = []
+    for s in sources:
+        if s not in TOKEN_SOURCES + FRAME_SOURCES:
+            raise ValueError(f"unknown semantic source {s!r}; choose from {TOKEN_SOURCES + FRAME_SOURCES}")
+        if s in FRAME_SOURCES:
+            continue
+        value = getattr(video, s)
+        if value is None:
+            raise DataError(f"video '{video.key}' has no key '{s}' but the config asks for it "
+                            f"(semantic sources {tuple(sources)})")
+        parts.append(np.atleast_2d(value))
+    return np.concatenate(parts, 0) if parts else np.zeros((0, 1), np.float32)
+
+
+def normalize(features: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "none":
+        return features
+    if mode == "l2":
+        return features / np.maximum(np.linalg.norm(features, axis=-1, keepdims=True), 1e-6)
+    raise ValueError(f"unknown feature normalisation {mode!r} (use 'none' or 'l2')")
+
+
+def make_batch(videos: Sequence[Video | None], bucket: int, batch_size: int,
+               sources: Sequence[str] = (), max_tokens: int = 32, normalization: str = "none") -> dict:
+    """Pads ``videos`` (None = an empty slot) to one (batch_size, bucket) batch.
+
+    Returns a dict of numpy arrays:
+      features  (B, Tb, D) float32   zero beyond each video's length
+      mask      (B, Tb)    bool      True on real steps
+      tokens    (B, L, Ds) float32   semantic tokens (L = max_tokens)
+      token_mask(B, L)     bool
+      frame_sem (B, Tb, Ds) float32  per-step CLIP features (zeros if not configured)
+      valid     (B,)       bool      False for empty slots
+    """
+    real = [v for v in videos if v is not None]
+    if not real:
+        raise ValueError("a batch needs at least one video")
+    if len(videos) > batch_size:
+        raise ValueError(f"{len(videos)} videos for a batch of {batch_size}")
+    dim = real[0].features.shape[1]
+    sdim = semantic_dim(real[0], sources)
+    use_frames = any(s in FRAME_SOURCES for s in sources)
+    out = {
+        "features": np.zeros((batch_size, bucket, dim), np.float32),
+        "mask": np.zeros((batch_size, bucket), bool),
+        "tokens": np.zeros((batch_size, max_tokens, sdim), np.float32),
+        "token_mask": np.zeros((batch_size, max_tokens), bool),
+        "frame_sem": np.zeros((batch_size, bucket if use_frames else 1, sdim), np.float32),
+        "valid": np.zeros((batch_size,), bool),
+    }
+    for i, v in enumerate(videos):
+        if v is None:
+            continue
+        if v.features.shape[1] != dim:
+            raise DataError(f"video '{v.key}' key 'features': dimension {v.features.shape[1]} != {dim}")
+        T = v.length
+        if T > bucket:
+            raise DataError(f"video '{v.key}' has {T} steps, more than its bucket {bucket}")
+        out["features"][i, :T] = normalize(v.features, normalization)
+        out["mask"][i, :T] = True
+        out["valid"][i] = True
+        tok = tokens_of(v, sources)
+        if tok.shape[0] > max_tokens:
+            raise DataError(f"video '{v.key}': {tok.shape[0]} semantic tokens > max_tokens={max_tokens}")
+        if tok.shape[0]:
+            if tok.shape[1] != sdim:
+                raise DataError(f"video '{v.key}': semantic dimension {tok.shape[1]} != {sdim}")
+            out["tokens"][i, :tok.shape[0]] = tok
+            out["token_mask"][i, :tok.shape[0]] = True
+        if use_frames:
+            if v.clip_frames is None:
+                raise DataError(f"video '{v.key}' has no key 'clip_frames' but the config asks for it")
+            out["frame_sem"][i, :T] = v.clip_frames
+    return out
+
+
+def iterate_batches(videos: Sequence[Video], batch_size: int, buckets: Sequence[int],
+                    rng: np.random.Generator | None = None, **batch_kwargs) -> Iterator[tuple[list, dict]]:
+    """Groups videos by bucket and yields ``(keys, batch)``; ``keys`` has None for empty slots.
+
+    With ``rng`` the order is shuffled (within and across buckets); without it the
+    order is deterministic (evaluation).
+    """
+    order = list(range(len(videos)))
+    if rng is not None:
+        rng.shuffle(order)
+    groups: dict[int, list] = {}
+    for i in order:
+        groups.setdefault(bucket_of(videos[i].length, buckets), []).append(videos[i])
+    chunks = []
+    for bucket, vs in sorted(groups.items()):
+        for j in range(0, len(vs), batch_size):
+            chunks.append((bucket, vs[j:j + batch_size]))
+    if rng is not None:
+        chunks = [chunks[i] for i in rng.permutation(len(chunks))]
+    for bucket, vs in chunks:
+        slots = list(vs) + [None] * (batch_size - len(vs))
+        yield [v.key if v is not None else None for v in slots], make_batch(slots, bucket, batch_size,
+                                                                             **batch_kwargs)

@@ -1,0 +1,134 @@
+"""Reads and writes the community h5 format (eccv16_dataset_*_google_pool5.h5).
+
+Layout, one group per video (``video_1`` ...), exactly as published::
+
+    features         (T, D) float32   GoogLeNet pool5 (or any) step features
+    gtscore          (T,)             mean importance at the picks
+    user_summary     (U, n_frames)    0/1 user selections
+    change_points    (S, 2)           KTS shots [start, end], inclusive
+    n_frame_per_seg  (S,)
+    n_frames         ()
+    picks            (T,)             frame index of each step
+    video_name       ()  bytes        optional (SumMe files carry it)
+
+sgvs_jax adds optional keys in the same group, ignored by other readers:
+``user_scores`` (U, n_frames) annotator importance, ``text_tokens`` (L, Ds),
+``text_pooled`` (Ds,), ``clip_frames`` (T, Ds) semantic (CLIP) features.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Iterable, Mapping, Optional, Sequence
+
+import h5py
+import numpy as np
+
+from sgvs_jax.data.video import DataError, Video
+
+REQUIRED_KEYS = ("features", "gtscore", "user_summary", "change_points", "n_frame_per_seg",
+                 "n_frames", "picks")
+SEMANTIC_KEYS = ("text_tokens", "text_pooled", "clip_frames")
+
+
+def _decode(value) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.ndarray):
+        return _decode(value.item() if value.shape == () else value.tolist()[0])
+    return str(value)
+
+
+def _read_group(path: str, key: str, group: h5py.Group, require: Sequence[str]) -> Video:
+    for name in REQUIRED_KEYS + tuple(require):
+        if name not in group:
+            raise DataError(f"{path}: video '{key}' has no key '{name}' (has: {sorted(group.keys())})")
+
+    def get(name, dtype=None):
+        try:
+            value = group[name][()]
+        except Exception as e:  # unreadable dataset (truncated file, bad filter)
+            raise DataError(f"{path}: video '{key}' key '{name}' could not be read: {e}") from e
+        return np.asarray(value, dtype=dtype) if dtype is not None else value
+
+    optional = {n: get(n, np.float32) if n in group else None for n in SEMANTIC_KEYS}
+    n_frames = get("n_frames")
+    video = Video(
+        key=key,
+        features=get("features", np.float32),
+        picks=get("picks").astype(np.int64),
+        n_frames=int(np.asarray(n_frames).reshape(-1)[0]),
+        change_points=get("change_points").astype(np.int64),
+        n_frame_per_seg=get("n_frame_per_seg").astype(np.int64).reshape(-1),
+        user_summary=get("user_summary", np.float32),
+        gtscore=get("gtscore", np.float32).reshape(-1),
+        name=_decode(get("video_name")) if "video_name" in group else None,
+        user_scores=get("user_scores", np.float32) if "user_scores" in group else None,
+        **optional,
+    )
+    return video.validate(path)
+
+
+def read_h5(path: str, keys: Optional[Iterable[str]] = None,
+            require: Sequence[str] = ()) -> dict[str, Video]:
+    """Reads videos from a community-format h5 file.
+
+    Args:
+      path: the h5 file.
+      keys: videos to read (default: all groups).  A key absent from the file is
+        an error naming the file and the key.
+      require: extra keys every video must have (e.g. ``('text_tokens',)``).
+    Returns:
+      dict key -> validated :class:`Video`, in the order of ``keys`` (or file order).
+    """
+    if not os.path.exists(path):
+        raise DataError(f"{path}: file not found")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise DataError(f"{path}: not a readable h5 file ({e})") from e
+    with f:
+        available = list(f.keys())
+        wanted = list(keys) if keys is not None else available
+        missing = [k for k in wanted if k not in f]
+        if missing:
+            raise DataError(f"{path}: video keys {missing} not in file (it has {len(available)} videos, "
+                            f"e.g. {available[:3]})")
+        return {k: _read_group(path, k, f[k], require) for k in wanted}
+
+
+def write_h5(path: str, videos: Mapping[str, Video]) -> None:
+    """Writes videos in the community layout (plus the optional sgvs_jax keys).
+
+    The file is written to a temporary name and renamed, so a crash never leaves
+    a half-written file under ``path``.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".h5.tmp", dir=directory)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            for key, v in videos.items():
+                v.validate(path)
+                g = f.create_group(key)
+                g["features"] = v.features.astype(np.float32)
+                g["gtscore"] = v.gtscore.astype(np.float32)
+                g["user_summary"] = v.user_summary.astype(np.float32)
+                g["change_points"] = v.change_points.astype(np.int32)
+                g["n_frame_per_seg"] = v.n_frame_per_seg.astype(np.int32)
+                g["n_frames"] = np.int32(v.n_frames)
+                g["picks"] = v.picks.astype(np.int32)
+                g["n_steps"] = np.int32(v.length)
+                if v.name is not None:
+                    g["video_name"] = np.bytes_(v.name.encode("utf-8"))
+                for name in ("user_scores",) + SEMANTIC_KEYS:
+                    value = getattr(v, name)
+                    if value is not None:
+                        g[name] = value.astype(np.float32)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

@@ -1,0 +1,111 @@
+"""The in-memory record of one video, as stored in a community-format h5 group."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file and the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Video:
+    """One video of a summarization dataset.
+
+    Attributes:
+      key: h5 group name (``video_1`` ...).
+      features: (T, D) float32 visual features of the T sampled steps.
+      picks: (T,) frame index of each step.
+      n_frames: number of frames of the original video.
+      change_points: (S, 2) inclusive [start, end] frame of each shot.
+      n_frame_per_seg: (S,) shot lengths.
+      user_summary: (U, n_frames) 0/1 keyframe selections of U users.
+      gtscore: (T,) mean annotator importance at the picks.
+      name: original video name, where the file has it.
+      user_scores: (U, n_frames) per-frame annotator importance (TVSum), optional.
+      text_tokens: (L, Ds) CLIP text token features, optional.
+      text_pooled: (Ds,) pooled CLIP text embedding, optional.
+      clip_frames: (T, Ds) CLIP image features of the steps, optional.
+    """
+
+    key: str
+    features: np.ndarray
+    picks: np.ndarray
+    n_frames: int
+    change_points: np.ndarray
+    n_frame_per_seg: np.ndarray
+    user_summary: np.ndarray
+    gtscore: np.ndarray
+    name: Optional[str] = None
+    user_scores: Optional[np.ndarray] = None
+    text_tokens: Optional[np.ndarray] = None
+    text_pooled: Optional[np.ndarray] = None
+    clip_frames: Optional[np.ndarray] = None
+
+    @property
+    def length(self) -> int:
+        return int(self.features.shape[0])
+
+    def validate(self, source: str = "<memory>") -> "Video":
+        """Checks shapes, ranges and finiteness; raises DataError naming file and key."""
+
+        def fail(key, msg):
+            raise DataError(f"{source}: video '{self.key}' key '{key}': {msg}")
+
+        f = self.features
+        if f.ndim != 2:
+            fail("features", f"expected (T, D), got shape {f.shape}")
+        if f.shape[0] == 0:
+            fail("features", "empty video (0 steps)")
+        if not np.all(np.isfinite(f)):
+            fail("features", f"{int((~np.isfinite(f)).sum())} NaN/inf values")
+        T = f.shape[0]
+        if self.n_frames <= 0:
+            fail("n_frames", f"must be positive, got {self.n_frames}")
+        if self.picks.shape != (T,):
+            fail("picks", f"expected shape ({T},) to match features, got {self.picks.shape}")
+        if T and (self.picks.min() < 0 or self.picks.max() >= self.n_frames):
+            fail("picks", f"values must lie in [0, n_frames={self.n_frames})")
+        if np.any(np.diff(self.picks) < 0):
+            fail("picks", "must be non-decreasing")
+        cp = self.change_points
+        if cp.ndim != 2 or cp.shape[1] != 2 or cp.shape[0] == 0:
+            fail("change_points", f"expected (S, 2) with S > 0, got shape {cp.shape}")
+        if cp.min() < 0 or np.any(cp[:, 1] < cp[:, 0]):
+            fail("change_points", "shots must satisfy 0 <= start <= end")
+        if self.n_frame_per_seg.shape != (cp.shape[0],):
+            fail("n_frame_per_seg", f"expected shape ({cp.shape[0]},), got {self.n_frame_per_seg.shape}")
+        us = self.user_summary
+        if us.ndim != 2 or us.shape[0] == 0:
+            fail("user_summary", f"expected (U, n_frames) with U > 0, got shape {us.shape}")
+        if not np.all(np.isfinite(us)):
+            fail("user_summary", "NaN/inf values")
+        if self.gtscore.shape != (T,):
+            fail("gtscore", f"expected shape ({T},), got {self.gtscore.shape}")
+        if not np.all(np.isfinite(self.gtscore)):
+            fail("gtscore", "NaN/inf values")
+        if self.user_scores is not None:
+            if self.user_scores.ndim != 2 or self.user_scores.shape[1] < self.picks.max() + 1:
+                fail("user_scores", f"expected (U, n_frames), got {self.user_scores.shape}")
+            if not np.all(np.isfinite(self.user_scores)):
+                fail("user_scores", "NaN/inf values")
+        if self.text_tokens is not None:
+            if self.text_tokens.ndim != 2 or self.text_tokens.shape[0] == 0:
+                fail("text_tokens", f"expected (L, Ds) with L > 0, got {self.text_tokens.shape}")
+            if not np.all(np.isfinite(self.text_tokens)):
+                fail("text_tokens", "NaN/inf values")
+        if self.text_pooled is not None:
+            if self.text_pooled.ndim != 1:
+                fail("text_pooled", f"expected (Ds,), got {self.text_pooled.shape}")
+            if not np.all(np.isfinite(self.text_pooled)):
+                fail("text_pooled", "NaN/inf values")
+        if self.clip_frames is not None:
+            if self.clip_frames.ndim != 2 or self.clip_frames.shape[0] != T:
+                fail("clip_frames", f"expected ({T}, Ds), got {self.clip_frames.shape}")
+            if not np.all(np.isfinite(self.clip_frames)):
+                fail("clip_frames", "NaN/inf values")
+        return self

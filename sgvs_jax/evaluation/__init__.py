@@ -1,0 +1,22 @@
+"""Standard video-summarization evaluation: knapsack summaries, F1, rank correlations."""
+
+from sgvs_jax.evaluation.knapsack import knapsack
+from sgvs_jax.evaluation.protocol import (
+    evaluate_video,
+    evaluate_videos,
+    human_baseline,
+    random_baseline,
+)
+from sgvs_jax.evaluation.rank import rank_correlations
+from sgvs_jax.evaluation.summary import (
+    f1_against_users,
+    frame_scores_from_picks,
+    generate_summary,
+    shot_scores,
+)
+
+__all__ = [
+    "knapsack", "evaluate_video", "evaluate_videos", "human_baseline", "random_baseline",
+    "rank_correlations", "f1_against_users", "frame_scores_from_picks", "generate_summary",
+    "shot_scores",
+]

@@ -1,0 +1,46 @@
+"""What to record next to every result: config, seeds, package versions, platform."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import platform
+import subprocess
+import sys
+
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "h5py", "ml-collections",
+            "scipy")
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=__file__.rsplit("/", 2)[0]).stdout.strip() or None
+    except Exception:
+        return None
+
+
+def provenance(config=None) -> dict:
+    versions = {}
+    for p in PACKAGES:
+        try:
+            versions[p] = importlib.metadata.version(p)
+        except importlib.metadata.PackageNotFoundError:
+            versions[p] = None
+    out = {
+        "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "packages": versions,
+        "git_commit": git_commit(),
+    }
+    try:
+        import jax
+        out["jax_backend"] = jax.default_backend()
+        out["jax_devices"] = [str(d) for d in jax.devices()]
+    except Exception:  # pragma: no cover
+        pass
+    if config is not None:
+        out["config"] = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    return out
