@@ -1,0 +1,58 @@
+"""Orbax checkpoints of the train state plus the per-epoch history (JSON).
+
+Orbax writes each step to a temporary folder and renames it when complete, so a
+run killed mid-save resumes from the previous complete step.  A checkpoint that
+is present but unreadable (truncated or edited files) raises CheckpointError
+naming the folder; it is never silently replaced by a fresh start.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+class Checkpointer:
+    def __init__(self, directory: str, keep: int = 2):
+        self.directory = os.path.abspath(directory)
+        self.manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False),
+        )
+
+    def latest_step(self):
+        return self.manager.latest_step()
+
+    def save(self, step: int, state, history: list) -> None:
+        self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                                        history=ocp.args.JsonSave({"epochs": history})))
+        self.manager.wait_until_finished()
+
+    def restore(self, step: int, target_state):
+        """Restores (state, history) at ``step`` into the structure of ``target_state``."""
+        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, target_state)
+        path = os.path.join(self.directory, str(step))
+        try:
+            out = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
+                                                                     history=ocp.args.JsonRestore()))
+        except Exception as e:
+            raise CheckpointError(f"checkpoint {path} is unreadable or does not match this config "
+                                  f"({type(e).__name__}: {str(e)[:300]}); delete it to restart from the "
+                                  f"previous step") from e
+        history = out["history"]
+        if not isinstance(history, dict) or "epochs" not in history:
+            raise CheckpointError(f"checkpoint {path}: history is missing or malformed")
+        leaves_ok = all(l.shape == t.shape for l, t in zip(jax.tree_util.tree_leaves(out["state"]),
+                                                           jax.tree_util.tree_leaves(target_state)))
+        if not leaves_ok:
+            raise CheckpointError(f"checkpoint {path}: parameter shapes do not match this config")
+        return out["state"], history["epochs"]
+
+    def close(self):
+        self.manager.close()

@@ -1,0 +1,85 @@
+"""SGVS networks: selector (FSSA), Transformer generator (encoder, decoder), discriminator.
+
+Parameters live in one plain dict with a top-level key per part, so that the
+incremental training stages can freeze and unfreeze whole subtrees::
+
+    {'selector': ..., 'encoder': ..., 'decoder': ..., 'discriminator': ...}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from sgvs_jax.models.discriminator import Discriminator
+from sgvs_jax.models.generator import Decoder, Encoder
+from sgvs_jax.models.selector import Selector
+
+PARTS = ("selector", "encoder", "decoder", "discriminator")
+
+
+@dataclasses.dataclass(frozen=True)
+class SGVS:
+    """The four Flax modules of SGVS, built from ``config.model``."""
+
+    selector: Selector
+    encoder: Encoder
+    decoder: Decoder
+    discriminator: Discriminator
+
+    @classmethod
+    def from_config(cls, cfg, feature_dim: int) -> "SGVS":
+        common = dict(d_model=cfg.d_model, num_heads=cfg.num_heads, mlp_dim=cfg.mlp_dim,
+                      dropout=cfg.dropout, window=cfg.attention_window)
+        return cls(
+            selector=Selector(num_layers=cfg.selector_layers, use_fssa=cfg.use_fssa,
+                              use_frame_semantics=cfg.use_frame_semantics, **common),
+            encoder=Encoder(num_layers=cfg.encoder_layers, **common),
+            decoder=Decoder(out_dim=feature_dim, num_layers=cfg.decoder_layers, **common),
+            discriminator=Discriminator(num_layers=cfg.discriminator_layers, **common),
+        )
+
+    def init(self, rng, batch) -> dict:
+        """Parameters for a batch's shapes: ``{part: params}``."""
+        k = jax.random.split(rng, 4)
+        x, mask = jnp.asarray(batch["features"]), jnp.asarray(batch["mask"])
+        sel = self.selector.init(k[0], x, mask, jnp.asarray(batch["tokens"]), jnp.asarray(batch["token_mask"]),
+                                 jnp.asarray(batch["frame_sem"]))["params"]
+        enc = self.encoder.init(k[1], x, mask)["params"]
+        memory = self.encoder.apply({"params": enc}, x, mask)
+        dec = self.decoder.init(k[2], memory, mask)["params"]
+        dis = self.discriminator.init(k[3], x, mask)["params"]
+        return {"selector": sel, "encoder": enc, "decoder": dec, "discriminator": dis}
+
+    def select(self, params, batch, rng=None):
+        """Selector outputs (see :class:`Selector`); dropout on when ``rng`` is given."""
+        return self.selector.apply({"params": params["selector"]}, batch["features"], batch["mask"],
+                                   batch["tokens"], batch["token_mask"], batch["frame_sem"],
+                                   deterministic=rng is None, rngs=_rngs(rng))
+
+    def reconstruct(self, params, x_weighted, mask, rng=None):
+        """(B, T, D) weighted features -> (B, T, D) reconstruction."""
+        r = jax.random.split(rng) if rng is not None else (None, None)
+        memory = self.encoder.apply({"params": params["encoder"]}, x_weighted, mask,
+                                    deterministic=rng is None, rngs=_rngs(r[0]))
+        return self.decoder.apply({"params": params["decoder"]}, memory, mask,
+                                  deterministic=rng is None, rngs=_rngs(r[1]))
+
+    def discriminate(self, params, x, mask, rng=None):
+        return self.discriminator.apply({"params": params["discriminator"]}, x, mask,
+                                        deterministic=rng is None, rngs=_rngs(rng))
+
+
+def _rngs(rng):
+    return {"dropout": rng} if rng is not None else {}
+
+
+def count_params(params) -> dict:
+    out = {p: int(sum(x.size for x in jax.tree_util.tree_leaves(params[p]))) for p in params}
+    out["total"] = sum(out.values())
+    return out
+
+
+__all__ = ["PARTS", "SGVS", "Selector", "Encoder", "Decoder", "Discriminator", "count_params"]

@@ -1,0 +1,90 @@
+"""Keyframe selector with FSSA (frame-level semantic alignment attention)."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from flax import linen as nn
+
+from sgvs_jax.models.layers import TransformerEncoder, attention_mask, sinusoidal_positions
+
+
+def cosine(a, b, eps: float = 1e-6):
+    """Cosine similarity over the last axis."""
+    num = (a * b).sum(-1)
+    return num / jnp.maximum(jnp.linalg.norm(a, axis=-1) * jnp.linalg.norm(b, axis=-1), eps)
+
+
+class Selector(nn.Module):
+    """Scores each step of a video.
+
+    FSSA: every frame attends over the video's semantic tokens (CLIP text tokens
+    and/or the pooled title embedding).  The attention output in the tokens' own
+    (CLIP) space is the frame-aligned semantic feature ``T_t``; the frame's
+    semantic view ``X_t`` is its CLIP image feature where the data has one
+    (``use_frame_semantics``), else a learned projection of the visual feature.
+    The score is
+
+        S_t = a * (1 + cos(X_t, T_t)) / 2 + (1 - a) * h_t,   a = sigmoid(alpha_logit)
+
+    (the cosine is rescaled to [0, 1] so S_t is a valid importance for the
+    sparsity term); ``h_t`` comes from a Transformer encoder over the visual
+    features, to which the attended semantics are added.  With ``use_fssa=False``
+    (the visual-only ablation) S_t = h_t.
+
+    Inputs:
+      x          (B, T, D)  visual features
+      mask       (B, T)     bool, True on real steps
+      tokens     (B, L, Ds) semantic tokens
+      token_mask (B, L)     bool
+      frame_sem  (B, T, Ds) CLIP frame features (ignored unless use_frame_semantics)
+    Returns:
+      dict with scores (B, T) in [0, 1] (0 on padding), h (B, T), cos (B, T),
+      alpha (), attention (B, T, L).
+    """
+
+    d_model: int = 256
+    num_layers: int = 2
+    num_heads: int = 4
+    mlp_dim: int = 512
+    dropout: float = 0.1
+    window: int = 0
+    use_fssa: bool = True
+    use_frame_semantics: bool = False
+    alpha_init: float = 0.0
+
+    @nn.compact
+    def __call__(self, x, mask, tokens, token_mask, frame_sem, deterministic: bool = True):
+        B, T, _ = x.shape
+        xp = nn.Dense(self.d_model, name="visual_proj")(nn.LayerNorm(name="visual_norm")(x))
+        xp = xp + sinusoidal_positions(T, self.d_model)[None]
+        seq_in = xp
+        out = {}
+        if self.use_fssa:
+            query = xp
+            if self.use_frame_semantics:
+                query = query + nn.Dense(self.d_model, name="frame_sem_proj")(frame_sem)
+            q = nn.DenseGeneral((self.num_heads, self.d_model // self.num_heads), name="fssa_query")(query)
+            k = nn.DenseGeneral((self.num_heads, self.d_model // self.num_heads), name="fssa_key")(tokens)
+            logits = jnp.einsum("bthd,blhd->bhtl", q, k) / jnp.sqrt(q.shape[-1])
+            m = attention_mask(mask, token_mask)
+            logits = jnp.where(m, logits, -1e9)
+            weights = nn.softmax(logits, axis=-1) * m  # rows with no token give all-zero weights
+            weights = weights.mean(axis=1)  # (B, T, L), average of heads
+            aligned = jnp.einsum("btl,bls->bts", weights, tokens)  # T_t in the tokens' space
+            if self.use_frame_semantics:
+                frame_view = frame_sem
+            else:
+                frame_view = nn.Dense(tokens.shape[-1], name="visual_to_semantic")(xp)
+            cos = cosine(frame_view, aligned)
+            seq_in = xp + nn.Dense(self.d_model, name="semantic_proj")(aligned)
+            alpha = nn.sigmoid(self.param("alpha_logit", nn.initializers.constant(self.alpha_init), ()))
+            out.update(cos=cos, alpha=alpha, attention=weights)
+        hid = TransformerEncoder(self.num_layers, self.num_heads, self.mlp_dim, self.dropout, self.window,
+                                 name="sequence_model")(seq_in, mask, deterministic)
+        h = nn.sigmoid(nn.Dense(1, name="score_head")(hid)[..., 0])
+        if self.use_fssa:
+            scores = out["alpha"] * (1.0 + out["cos"]) / 2.0 + (1.0 - out["alpha"]) * h
+        else:
+            scores = h
+        out.update(scores=jnp.where(mask, scores, 0.0), h=h)
+        return out

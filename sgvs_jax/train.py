@@ -1,0 +1,263 @@
+"""Training and evaluation over the 5 splits: the library behind ``sgvs_jax.main``."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import time
+
+import jax
+import numpy as np
+from absl import logging
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from sgvs_jax.checkpointing import Checkpointer
+from sgvs_jax.data import bucket_lengths_for, iterate_batches, load_dataset
+from sgvs_jax.data.batching import FRAME_SOURCES, TOKEN_SOURCES
+from sgvs_jax.evaluation import evaluate_videos, random_baseline
+from sgvs_jax.metrics_writer import MetricWriter
+from sgvs_jax.models import SGVS, count_params
+from sgvs_jax.provenance import provenance
+from sgvs_jax.train_steps import STAGE_PARTS, init_state, make_optimizers, make_predict, make_stage_step, \
+    make_train_step
+
+METRICS = ("f1", "tau", "rho")
+RULES = {
+    "last_epoch": "the last epoch",
+    "min_train_loss": "the epoch with the lowest stage-1 training loss (reconstruction + sparsity) "
+                      "after warm-up; uses no test labels",
+    "max_test_f1_optimistic": "the epoch with the best test F1: optimistic, uses test labels",
+}
+
+
+def write_json(path: str, obj) -> None:
+    """Atomic JSON write (temp file + rename)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+
+
+def build_model(config, feature_dim: int) -> SGVS:
+    sources = tuple(config.data.semantic_sources)
+    if config.model.use_fssa and not any(s in TOKEN_SOURCES for s in sources):
+        raise ValueError("model.use_fssa=True needs a token source in data.semantic_sources "
+                         f"({TOKEN_SOURCES}); got {sources}. Set model.use_fssa=False for visual only.")
+    model_cfg = config.model.copy_and_resolve_references()
+    with model_cfg.unlocked():
+        model_cfg.use_frame_semantics = any(s in FRAME_SOURCES for s in sources)
+    return SGVS.from_config(model_cfg, feature_dim)
+
+
+class Sharder:
+    """Puts batches (split over the 'data' axis) and the state (replicated) on the devices."""
+
+    def __init__(self, batch_size: int):
+        devices = np.array(jax.devices())
+        if batch_size % devices.size:
+            raise ValueError(f"train.batch_size={batch_size} must be a multiple of the {devices.size} devices")
+        self.mesh = Mesh(devices, ("data",))
+        self.data = NamedSharding(self.mesh, P("data"))
+        self.replicated = NamedSharding(self.mesh, P())
+
+    @staticmethod
+    def _put(x, sharding):
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+
+    def batch(self, batch: dict) -> dict:
+        return {k: self._put(v, self.data) for k, v in batch.items()}
+
+    def state(self, state):
+        return jax.tree_util.tree_map(lambda x: self._put(jax.device_get(x), self.replicated), state)
+
+
+def make_step(config, model, txs):
+    """The jitted update; fused (one function) or one jitted function per stage."""
+    tcfg = config.train
+    if tcfg.fuse_stages or tcfg.schedule == "joint":
+        step = jax.jit(make_train_step(model, txs, tcfg), static_argnames="train_discriminator",
+                       donate_argnums=0)
+        return step, [step]
+    stage_fns = {s: jax.jit(make_stage_step(model, txs, tcfg, s), donate_argnums=0) for s in STAGE_PARTS}
+
+    def step(state, batch, rng, train_discriminator):
+        metrics = {}
+        stages = ["stage1", "stage2"] + (["stage3"] if tcfg.adversarial and train_discriminator else [])
+        for i, s in enumerate(stages):
+            state, m = stage_fns[s](state, batch, jax.random.fold_in(rng, i))
+            metrics.update(m)
+        return state, metrics
+
+    return step, list(stage_fns.values())
+
+
+def predict_scores(predict, params, videos, config, buckets, sharder) -> dict:
+    kwargs = batch_kwargs(config)
+    out = {}
+    for keys, batch in iterate_batches(videos, config.train.batch_size, buckets, None, **kwargs):
+        scores = np.asarray(jax.device_get(predict(params, sharder.batch(batch))))
+        for i, k in enumerate(keys):
+            if k is not None:
+                out[k] = scores[i, : batch["mask"][i].sum()]
+    return out
+
+
+def batch_kwargs(config) -> dict:
+    return dict(sources=tuple(config.data.semantic_sources), max_tokens=config.data.max_tokens,
+                normalization=config.data.normalization)
+
+
+def select_models(history: list, warmup_epochs: int) -> dict:
+    """The three model-selection rules over the per-epoch records."""
+    after = [h for h in history if h["epoch"] > warmup_epochs] or history
+    chosen = {
+        "last_epoch": history[-1],
+        "min_train_loss": min(after, key=lambda h: h["train"]["stage1/loss"]),
+        "max_test_f1_optimistic": max(history, key=lambda h: h["test"]["f1"]),
+    }
+    return {rule: {"epoch": h["epoch"], **{m: h["test"][m] for m in METRICS}} for rule, h in chosen.items()}
+
+
+class Trainer:
+    """What all splits share: model, optimizers, jitted functions, buckets.
+
+    Built once per run so the jitted update compiles once per bucket length, not
+    once per split.
+    """
+
+    def __init__(self, config, videos: dict):
+        self.config = config
+        tcfg = config.train
+        self.buckets = tuple(config.data.buckets) or tuple(bucket_lengths_for(
+            [v.length for v in videos.values()], config.data.min_bucket))
+        self.model = build_model(config, next(iter(videos.values())).features.shape[1])
+        self.txs = make_optimizers(config.optim)
+        self.sharder = Sharder(tcfg.batch_size)
+        self.step, self.jitted = make_step(config, self.model, self.txs)
+        self.predict = jax.jit(make_predict(self.model))
+        self.batch_kwargs = batch_kwargs(config)
+
+    def init_state(self, rng, video):
+        _, batch = next(iterate_batches([video], 1, self.buckets, None, **self.batch_kwargs))
+        return init_state(self.model, self.txs, rng, batch)
+
+    def compilations(self) -> int:
+        return int(sum(f._cache_size() for f in self.jitted))
+
+
+def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir: str,
+                writer: MetricWriter) -> dict:
+    config = trainer.config
+    train_videos = [videos[k] for k in split["train_keys"]]
+    test_videos = [videos[k] for k in split["test_keys"]]
+    tcfg = config.train
+    buckets, sharder, kwargs = trainer.buckets, trainer.sharder, trainer.batch_kwargs
+    step, predict = trainer.step, trainer.predict
+    rng = jax.random.PRNGKey(config.seed)
+    init_rng, train_rng = jax.random.split(jax.random.fold_in(rng, index))
+    state = trainer.init_state(init_rng, train_videos[0])
+    n_params = count_params(state["params"])
+
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
+    history, start = [], 0
+    latest = ckpt.latest_step()
+    if latest is not None:
+        state, history = ckpt.restore(latest, state)
+        start = latest
+        logging.info("split %d: resumed from %s/%d", index, ckpt.directory, latest)
+        print(f"split {index}: resumed at epoch {latest} from {ckpt.directory}", flush=True)
+    state = sharder.state(state)
+    rnd = random_baseline(videos, split["test_keys"], config.data.eval_mode, config.eval.random_draws,
+                          seed=config.seed + index, budget=config.eval.budget)
+
+    for epoch in range(start, tcfg.num_epochs):
+        t0 = time.time()
+        np_rng = np.random.default_rng([config.seed, index, epoch])
+        epoch_rng = jax.random.fold_in(train_rng, epoch)
+        sums, n = collections.defaultdict(float), 0
+        pending = []
+        for b, (_, batch) in enumerate(iterate_batches(train_videos, tcfg.batch_size, buckets, np_rng,
+                                                       **kwargs)):
+            state, m = step(state, sharder.batch(batch), jax.random.fold_in(epoch_rng, b),
+                            train_discriminator=epoch >= tcfg.warmup_epochs)
+            pending.append(m)
+        for m in jax.device_get(pending):
+            for k, v in m.items():
+                sums[k] += float(v)
+            n += 1
+        train_metrics = {k: v / max(n, 1) for k, v in sums.items()}
+        if not all(np.isfinite(v) for v in train_metrics.values()):
+            raise FloatingPointError(f"split {index} epoch {epoch + 1}: non-finite training loss "
+                                     f"{train_metrics}; not saving this state")
+        scores = predict_scores(predict, state["params"], test_videos, config, buckets, sharder)
+        test = evaluate_videos(scores, videos, config.data.eval_mode, config.eval.budget)
+        record = {"epoch": epoch + 1, "train": train_metrics,
+                  "test": {m: test[m] for m in METRICS}, "seconds": time.time() - t0}
+        history.append(record)
+        writer.write_scalars(epoch + 1, {**{f"split{index}/train/{k}": v for k, v in train_metrics.items()},
+                                         **{f"split{index}/test/{m}": test[m] for m in METRICS}})
+        losses = "  ".join(f"{s} {train_metrics[f'{s}/loss']:.4f}" for s in STAGE_PARTS
+                           if f"{s}/loss" in train_metrics)
+        print(f"split {index} epoch {epoch + 1:3d}/{tcfg.num_epochs}  {losses}  "
+              f"F1 {test['f1']:5.2f}  tau {test['tau']:+.3f}  rho {test['rho']:+.3f}  "
+              f"({record['seconds']:.1f} s)", flush=True)
+        ckpt.save(epoch + 1, state, history)
+    ckpt.close()
+    if not history:
+        raise ValueError("train.num_epochs must be >= 1")
+    return {
+        "history": history,
+        "selection": select_models(history, tcfg.warmup_epochs),
+        "random": rnd,
+        "n_params": n_params,
+        "buckets": list(buckets),
+        "jit_compilations_so_far": trainer.compilations(),
+        "test_keys": list(split["test_keys"]),
+    }
+
+
+def summarize(split_results: dict) -> dict:
+    """Mean and std over splits, per selection rule, plus the random baseline."""
+    out = {}
+    for rule in RULES:
+        rows = [r["selection"][rule] for r in split_results.values()]
+        out[rule] = {m: {"mean": float(np.mean([x[m] for x in rows])), "std": float(np.std([x[m] for x in rows]))}
+                     for m in METRICS}
+    rows = [r["random"] for r in split_results.values()]
+    out["random"] = {m: {"mean": float(np.mean([x[m] for x in rows])), "std": float(np.std([x[m] for x in rows]))}
+                     for m in METRICS}
+    return out
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+    """Trains and evaluates every requested split; writes ``workdir/results.json``."""
+    if config.distributed:
+        jax.distributed.initialize()
+    os.makedirs(workdir, exist_ok=True)
+    videos, splits, where = load_dataset(config.data)
+    indices = list(config.splits) if len(config.splits) else list(range(len(splits)))
+    for i in indices:
+        if not 0 <= i < len(splits):
+            raise ValueError(f"config.splits has {i}, but the split file has {len(splits)} splits")
+    is_main = jax.process_index() == 0
+    writer = MetricWriter(workdir, enabled=is_main)
+    results = {"data": where, "eval_mode": config.data.eval_mode, "selection_rules": RULES,
+               "provenance": provenance(config), "splits": {}}
+    trainer = Trainer(config, videos)
+    for i in indices:
+        results["splits"][str(i)] = train_split(trainer, videos, splits[i], i,
+                                                os.path.join(workdir, f"split_{i}"), writer)
+        results["summary"] = summarize(results["splits"])
+        if is_main:
+            write_json(os.path.join(workdir, "results.json"), results)
+    writer.close()
+    s = results["summary"]
+    print(f"\n{where}: {len(indices)} split(s), F1 {'max' if config.data.eval_mode == 'max' else 'avg'} "
+          "over users (mean ± std over splits)")
+    for rule in list(RULES) + ["random"]:
+        print(f"  {rule:<24} F1 {s[rule]['f1']['mean']:6.2f} ± {s[rule]['f1']['std']:5.2f}   "
+              f"tau {s[rule]['tau']['mean']:+.3f}   rho {s[rule]['rho']['mean']:+.3f}")
+    print(f"results: {os.path.join(workdir, 'results.json')}", flush=True)
+    return results

@@ -1,0 +1,181 @@
+"""Pure, jittable update steps for incremental (stage-wise) SGVS training.
+
+Stages (SUM-GAN-AAE incremental training), each with its own optax optimizer
+over a labelled partition of the full parameter tree (``optax.multi_transform``
+with ``set_to_zero`` on the frozen label):
+
+  stage1  selector + encoder   loss = reconstruction + sparsity
+  stage2  decoder              loss = reconstruction + least-squares GAN generator term
+  stage3  discriminator        loss = least-squares GAN discriminator term
+
+In the incremental schedule each stage re-runs the forward pass with the
+parameters the previous stage produced; the frozen subtrees are passed through
+untouched (bit-identical).  The joint ablation computes all three gradients at
+the same parameters and applies them together.
+"""
+
+from __future__ import annotations
+
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from sgvs_jax import losses
+from sgvs_jax.models import PARTS, SGVS
+
+STAGE_PARTS = {"stage1": ("selector", "encoder"), "stage2": ("decoder",), "stage3": ("discriminator",)}
+
+
+def stage_labels(stage: str):
+    """Label function for ``optax.multi_transform``: 'train' on the stage's subtrees."""
+
+    def labels(params):
+        return {p: jax.tree_util.tree_map(lambda _: "train" if p in STAGE_PARTS[stage] else "frozen",
+                                          params[p]) for p in params}
+
+    return labels
+
+
+def make_optimizers(cfg) -> dict:
+    """One optimizer per stage from ``config.optim``."""
+    txs = {}
+    for stage in STAGE_PARTS:
+        inner = optax.chain(
+            optax.clip_by_global_norm(cfg.clip_norm),
+            optax.adamw(cfg[f"lr_{stage}"], weight_decay=cfg.weight_decay),
+        )
+        txs[stage] = optax.multi_transform({"train": inner, "frozen": optax.set_to_zero()},
+                                           stage_labels(stage))
+    return txs
+
+
+def init_state(model: SGVS, txs: dict, rng, batch) -> dict:
+    params = model.init(rng, batch)
+    return {"params": params, "opt": {s: tx.init(params) for s, tx in txs.items()},
+            "step": jnp.zeros((), jnp.int32)}
+
+
+def forward(model: SGVS, params, batch, rng, cfg, adversarial: bool) -> dict:
+    """Selector -> weighted features -> reconstruction (-> discriminator)."""
+    r = jax.random.split(rng, 6)
+    x, mask = batch["features"], batch["mask"]
+    sel = model.select(params, batch, r[0])
+    s = sel["scores"]
+    x_hat = model.reconstruct(params, x * s[..., None], mask, r[1])
+    out = {"scores": s, "x_hat": x_hat, "alpha": sel.get("alpha", jnp.zeros(()))}
+    if adversarial:
+        out["h_real"], out["p_real"] = model.discriminate(params, x, mask, r[2])
+        out["h_fake"], out["p_fake"] = model.discriminate(params, x_hat, mask, r[3])
+        if cfg.uniform_fake:
+            u = jax.random.uniform(r[4], s.shape) * mask
+            x_u = model.reconstruct(params, x * u[..., None], mask, r[5])
+            out["h_unif"], out["p_unif"] = model.discriminate(params, x_u, mask, r[3])
+    return out
+
+
+def stage_loss(stage: str, model: SGVS, cfg, adversarial: bool):
+    """Returns loss_fn(params, batch, rng) -> (loss, metrics) for one stage."""
+
+    def loss_fn(params, batch, rng):
+        o = forward(model, params, batch, rng, cfg, adversarial)
+        mask, valid = batch["mask"], batch["valid"]
+        if adversarial:
+            recon = losses.reconstruction(o["h_real"], o["h_fake"], valid)
+        else:
+            recon = losses.feature_reconstruction(batch["features"], o["x_hat"], mask, valid)
+        m = {"recon": recon}
+        if stage == "stage1":
+            sp = losses.sparsity(o["scores"], mask, valid, cfg.sigma)
+            loss = recon + cfg.sparsity_weight * sp
+            m.update(sparsity=sp, alpha=o["alpha"],
+                     mean_score=losses.batch_mean(
+                         jnp.sum(o["scores"] * mask, 1) / jnp.maximum(mask.sum(1), 1), valid))
+        elif stage == "stage2":
+            loss = recon
+            if adversarial:
+                g = losses.lsgan_generator(o["p_fake"], valid)
+                if cfg.uniform_fake:
+                    g = g + losses.lsgan_generator(o["p_unif"], valid)
+                loss = loss + cfg.gan_weight * g
+                m["gen"] = g
+        else:
+            fakes = [o["p_fake"]] + ([o["p_unif"]] if cfg.uniform_fake else [])
+            loss = losses.lsgan_discriminator(o["p_real"], fakes, valid)
+        m["loss"] = loss
+        return loss, {f"{stage}/{k}": v for k, v in m.items()}
+
+    return loss_fn
+
+
+def apply_stage(stage, tx, params, opt_state, grads):
+    """Optimizer step; only the stage's subtrees are replaced, the rest pass through."""
+    updates, opt_state = tx.update(grads, opt_state, params)
+    new = dict(params)
+    for p in STAGE_PARTS[stage]:
+        new[p] = optax.apply_updates(params[p], updates[p])
+    return new, opt_state
+
+
+def make_train_step(model: SGVS, txs: dict, cfg):
+    """Builds ``train_step(state, batch, rng, train_discriminator) -> (state, metrics)``.
+
+    ``cfg`` is ``config.train``: ``schedule`` ('incremental' or 'joint'),
+    ``adversarial`` (False: feature-level reconstruction, no discriminator),
+    ``sigma``, ``sparsity_weight``, ``gan_weight``, ``uniform_fake``.
+    ``train_discriminator`` is static: False during warm-up epochs.
+    """
+    adversarial = bool(cfg.adversarial)
+
+    def train_step(state, batch, rng, train_discriminator: bool):
+        params, opt = state["params"], dict(state["opt"])
+        stages = ["stage1", "stage2"] + (["stage3"] if adversarial and train_discriminator else [])
+        metrics = {}
+        if cfg.schedule == "incremental":
+            for i, stage in enumerate(stages):
+                fn = jax.value_and_grad(stage_loss(stage, model, cfg, adversarial), has_aux=True)
+                (_, m), grads = fn(params, batch, jax.random.fold_in(rng, i))
+                params, opt[stage] = apply_stage(stage, txs[stage], params, opt[stage], grads)
+                metrics.update(m)
+        elif cfg.schedule == "joint":
+            all_grads = {}
+            for i, stage in enumerate(stages):
+                fn = jax.value_and_grad(stage_loss(stage, model, cfg, adversarial), has_aux=True)
+                (_, m), all_grads[stage] = fn(params, batch, jax.random.fold_in(rng, i))
+                metrics.update(m)
+            new = params
+            for stage in stages:
+                stepped, opt[stage] = apply_stage(stage, txs[stage], params, opt[stage], all_grads[stage])
+                new = {**new, **{p: stepped[p] for p in STAGE_PARTS[stage]}}
+            params = new
+        else:
+            raise ValueError(f"unknown train.schedule {cfg.schedule!r} (use 'incremental' or 'joint')")
+        return {"params": params, "opt": opt, "step": state["step"] + 1}, metrics
+
+    return train_step
+
+
+def make_stage_step(model: SGVS, txs: dict, cfg, stage: str):
+    """A single stage's update ``(state, batch, rng) -> (state, metrics)``, for per-stage jitting."""
+    adversarial = bool(cfg.adversarial)
+
+    def step(state, batch, rng):
+        fn = jax.value_and_grad(stage_loss(stage, model, cfg, adversarial), has_aux=True)
+        (_, m), grads = fn(state["params"], batch, rng)
+        params, opt_state = apply_stage(stage, txs[stage], state["params"], state["opt"][stage], grads)
+        return {"params": params, "opt": {**state["opt"], stage: opt_state}, "step": state["step"]}, m
+
+    return step
+
+
+def make_predict(model: SGVS):
+    """``predict(params, batch) -> (B, T)`` importance scores (no dropout)."""
+
+    def predict(params, batch):
+        return model.select(params, batch)["scores"]
+
+    return predict
+
+
+__all__ = ["PARTS", "STAGE_PARTS", "make_optimizers", "init_state", "make_train_step", "make_stage_step",
+           "make_predict", "forward", "stage_loss"]
