@@ -11,6 +11,7 @@ def get_config():
     c.seed = 0
     c.splits = ()  # split indices to run; empty = all
     c.distributed = False  # call jax.distributed.initialize() (multi-host TPU VMs)
+    c.compilation_cache_dir = ""  # persistent XLA cache shared by runs (e.g. seeds of a sweep)
 
     c.data = ml_collections.ConfigDict()
     c.data.source = "synthetic"  # 'synthetic' | 'h5' | 'tvsum_i3d'

@@ -14,6 +14,10 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
+    if FLAGS.config.compilation_cache_dir:
+        import jax
+        jax.config.update("jax_compilation_cache_dir", FLAGS.config.compilation_cache_dir)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 

@@ -1,0 +1,119 @@
+"""End-to-end runs of train_and_evaluate on small synthetic data."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sgvs_jax import train
+from sgvs_jax.checkpointing import CheckpointError
+from sgvs_jax.metrics_writer import read_tfrecords
+from tests.tiny import tiny_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("full"))
+    return workdir, train.train_and_evaluate(tiny_config(num_epochs=4), workdir)
+
+
+def test_results_file(full_run):
+    workdir, results = full_run
+    on_disk = json.load(open(os.path.join(workdir, "results.json")))
+    assert on_disk["summary"] == results["summary"]
+    split = on_disk["splits"]["0"]
+    assert [h["epoch"] for h in split["history"]] == [1, 2, 3, 4]
+    assert set(split["selection"]) == set(train.RULES)
+    for rule in list(train.RULES) + ["random"]:
+        assert set(on_disk["summary"][rule]) == {"f1", "tau", "rho"}
+    assert on_disk["provenance"]["config"]["seed"] == 0
+    assert on_disk["provenance"]["packages"]["jax"]
+    best = max(h["test"]["f1"] for h in split["history"])
+    assert split["selection"]["max_test_f1_optimistic"]["f1"] == best
+    events = [f for f in os.listdir(workdir) if f.startswith("events.out.tfevents")]
+    assert events and len(read_tfrecords(os.path.join(workdir, events[0]))) > 4
+
+
+def test_planted_segments_found_far_above_random(full_run):
+    _, results = full_run
+    s = results["summary"]
+    assert s["last_epoch"]["f1"]["mean"] > s["random"]["f1"]["mean"] + 15
+    assert s["last_epoch"]["rho"]["mean"] > 0.2 > abs(s["random"]["rho"]["mean"])
+
+
+def test_resume_gives_identical_results(full_run, tmp_path):
+    _, uninterrupted = full_run
+    workdir = str(tmp_path)
+    train.train_and_evaluate(tiny_config(num_epochs=2), workdir)  # "killed" after epoch 2
+    resumed = train.train_and_evaluate(tiny_config(num_epochs=4), workdir)
+    a = uninterrupted["splits"]["0"]["history"]
+    b = resumed["splits"]["0"]["history"]
+    assert [h["test"] for h in a] == [h["test"] for h in b]
+    assert [h["train"] for h in a] == [h["train"] for h in b]
+
+
+def test_same_seed_same_numbers_other_seed_differs(full_run, tmp_path):
+    _, first = full_run
+    again = train.train_and_evaluate(tiny_config(num_epochs=4), str(tmp_path / "a"))
+    assert again["summary"] == first["summary"]
+    cfg = tiny_config(num_epochs=4)
+    cfg.seed = 1
+    other = train.train_and_evaluate(cfg, str(tmp_path / "b"))
+    assert other["splits"]["0"]["history"][-1]["train"] != first["splits"]["0"]["history"][-1]["train"]
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    workdir = str(tmp_path)
+    train.train_and_evaluate(tiny_config(num_epochs=1), workdir)
+    ckpt = os.path.join(workdir, "split_0", "checkpoints", "1", "state")
+    for root, _, files in os.walk(ckpt):
+        for f in files:
+            if f not in ("commit_success.txt",):
+                with open(os.path.join(root, f), "wb") as fh:
+                    fh.write(b"garbage")
+    with pytest.raises(CheckpointError, match="split_0/checkpoints/1"):
+        train.train_and_evaluate(tiny_config(num_epochs=2), workdir)
+
+
+def test_ablation_switches_run(tmp_path):
+    for name, (model, trn) in {"no_fssa": ({"use_fssa": False}, {}),
+                               "no_adversarial": ({}, {"adversarial": False}),
+                               "joint": ({}, {"schedule": "joint"}),
+                               "per_stage_jit_warmup": ({}, {"fuse_stages": False, "warmup_epochs": 1})}.items():
+        cfg = tiny_config(num_epochs=2, **trn)
+        for k, v in model.items():
+            cfg.model[k] = v
+        r = train.train_and_evaluate(cfg, str(tmp_path / name))
+        h = r["splits"]["0"]["history"]
+        assert len(h) == 2 and np.isfinite(h[-1]["test"]["f1"])
+        has_d = "stage3/loss" in h[-1]["train"]
+        assert has_d == (name != "no_adversarial"), name
+
+
+def test_data_parallel_8_devices_matches_1(tmp_path):
+    """Batch sharded over 8 (forced host) devices gives the results of one device."""
+    script = (
+        "import json, sys; sys.path.insert(0, %r)\n"
+        "from sgvs_jax import train; from tests.tiny import tiny_config\n"
+        "cfg = tiny_config(num_epochs=2, batch_size=8)\n"
+        "r = train.train_and_evaluate(cfg, sys.argv[1])\n"
+        "import jax; print(json.dumps({'n': jax.device_count(), 'h': r['splits']['0']['history']}))\n"
+    ) % ROOT
+    out = {}
+    for n in (1, 8):
+        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}", JAX_PLATFORMS="cpu")
+        p = subprocess.run([sys.executable, "-c", script, str(tmp_path / f"d{n}")], env=env,
+                           capture_output=True, text=True, timeout=900, cwd=ROOT)
+        assert p.returncode == 0, p.stderr[-3000:]
+        out[n] = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out[1]["n"] == 1 and out[8]["n"] == 8
+    for a, b in zip(out[1]["h"], out[8]["h"]):
+        for k in a["train"]:
+            assert a["train"][k] == pytest.approx(b["train"][k], rel=1e-4, abs=1e-5), k
+        assert a["test"]["f1"] == pytest.approx(b["test"]["f1"], abs=1e-6)
+        assert a["test"]["tau"] == pytest.approx(b["test"]["tau"], abs=1e-3)
