@@ -36,7 +36,7 @@ def get_config():
     c.model.num_heads = 4
     c.model.mlp_dim = 256
     c.model.dropout = 0.1
-    c.model.attention_window = 0  # > 0: local attention |i - j| <= window
+    c.model.attention_block = 0  # > 0: blocked local attention (block +- 1 neighbour), linear in T
     c.model.selector_layers = 2
     c.model.encoder_layers = 2
     c.model.decoder_layers = 2

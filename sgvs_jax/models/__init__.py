@@ -32,7 +32,7 @@ class SGVS:
     @classmethod
     def from_config(cls, cfg, feature_dim: int) -> "SGVS":
         common = dict(d_model=cfg.d_model, num_heads=cfg.num_heads, mlp_dim=cfg.mlp_dim,
-                      dropout=cfg.dropout, window=cfg.attention_window)
+                      dropout=cfg.dropout, block=cfg.attention_block)
         return cls(
             selector=Selector(num_layers=cfg.selector_layers, use_fssa=cfg.use_fssa,
                               use_frame_semantics=cfg.use_frame_semantics, **common),

@@ -19,13 +19,13 @@ class Discriminator(nn.Module):
     num_heads: int = 4
     mlp_dim: int = 512
     dropout: float = 0.1
-    window: int = 0
+    block: int = 0
 
     @nn.compact
     def __call__(self, x, mask, deterministic: bool = True):
         T = x.shape[1]
         h = nn.Dense(self.d_model, name="input_proj")(x) + sinusoidal_positions(T, self.d_model)[None]
-        h = TransformerEncoder(self.num_layers, self.num_heads, self.mlp_dim, self.dropout, self.window,
+        h = TransformerEncoder(self.num_layers, self.num_heads, self.mlp_dim, self.dropout, self.block,
                                name="layers")(h, mask, deterministic)
         hidden = masked_mean(h, mask[..., None], axis=1)
         prob = nn.sigmoid(nn.Dense(1, name="classifier")(hidden)[..., 0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flax import linen as nn
 
-from sgvs_jax.models.layers import DecoderLayer, TransformerEncoder, attention_mask, sinusoidal_positions
+from sgvs_jax.models.layers import DecoderLayer, TransformerEncoder, sinusoidal_positions
 
 
 class Encoder(nn.Module):
@@ -15,13 +15,13 @@ class Encoder(nn.Module):
     num_heads: int = 4
     mlp_dim: int = 512
     dropout: float = 0.1
-    window: int = 0
+    block: int = 0
 
     @nn.compact
     def __call__(self, x, mask, deterministic: bool = True):
         T = x.shape[1]
         h = nn.Dense(self.d_model, name="input_proj")(x) + sinusoidal_positions(T, self.d_model)[None]
-        return TransformerEncoder(self.num_layers, self.num_heads, self.mlp_dim, self.dropout, self.window,
+        return TransformerEncoder(self.num_layers, self.num_heads, self.mlp_dim, self.dropout, self.block,
                                   name="layers")(h, mask, deterministic)
 
 
@@ -39,15 +39,13 @@ class Decoder(nn.Module):
     num_heads: int = 4
     mlp_dim: int = 512
     dropout: float = 0.1
-    window: int = 0
+    block: int = 0
 
     @nn.compact
     def __call__(self, memory, mask, deterministic: bool = True):
         B, T, _ = memory.shape
         q = nn.Dense(self.d_model, name="query_proj")(memory) + sinusoidal_positions(T, self.d_model)[None]
-        self_mask = attention_mask(mask, mask, self.window)
-        cross_mask = attention_mask(mask, mask, self.window)
         for i in range(self.num_layers):
-            q = DecoderLayer(self.num_heads, self.mlp_dim, self.dropout, name=f"layer_{i}")(
-                q, memory, self_mask, cross_mask, deterministic)
+            q = DecoderLayer(self.num_heads, self.mlp_dim, self.dropout, self.block, name=f"layer_{i}")(
+                q, memory, mask, deterministic)
         return nn.Dense(self.out_dim, name="output_proj")(nn.LayerNorm(name="out_norm")(q))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
@@ -18,14 +19,63 @@ def sinusoidal_positions(length: int, dim: int) -> jnp.ndarray:
     return jnp.asarray(enc)
 
 
-def attention_mask(q_mask, k_mask, window: int = 0):
-    """(B, 1, Tq, Tk) boolean mask; ``window > 0`` keeps only |i - j| <= window."""
-    m = q_mask[:, None, :, None] & k_mask[:, None, None, :]
-    if window > 0:
-        i = jnp.arange(q_mask.shape[1])[:, None]
-        j = jnp.arange(k_mask.shape[1])[None, :]
-        m = m & (jnp.abs(i - j) <= window)[None, None]
-    return m
+def local_attention(q, k, v, q_mask, k_mask, block: int):
+    """Blocked local attention: each query block attends to its own and the two
+    neighbouring key blocks, so cost and memory grow as T * 3 * block, not T^2.
+
+    q (B, T, H, Dh), k/v (B, Tk, H, Dh) with Tk == T (aligned sequences),
+    q_mask (B, T), k_mask (B, T) -> (B, T, H, Dh).
+    """
+    B, T, H, D = q.shape
+    nb = -(-T // block)
+    pad = nb * block - T
+
+    def blocks(x):
+        x = jnp.pad(x, [(0, 0), (0, pad)] + [(0, 0)] * (x.ndim - 2))
+        return x.reshape((B, nb, block) + x.shape[2:])
+
+    def windows(x):  # (B, nb, block, ...) -> (B, nb, 3 * block, ...)
+        x = jnp.pad(x, [(0, 0), (1, 1)] + [(0, 0)] * (x.ndim - 2))
+        return jnp.concatenate([x[:, :-2], x[:, 1:-1], x[:, 2:]], axis=2)
+
+    qb, qm = blocks(q), blocks(q_mask)
+    kw, vw, km = windows(blocks(k)), windows(blocks(v)), windows(blocks(k_mask))
+    logits = jnp.einsum("bnqhd,bnkhd->bnhqk", qb, kw) / jnp.sqrt(D).astype(q.dtype)
+    mask = qm[:, :, None, :, None] & km[:, :, None, None, :]
+    logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
+    weights = jax.nn.softmax(logits, axis=-1) * mask
+    out = jnp.einsum("bnhqk,bnkhd->bnqhd", weights, vw)
+    return out.reshape(B, nb * block, H, D)[:, :T]
+
+
+class Attention(nn.Module):
+    """Multi-head attention with boolean masks.
+
+    x (B, T, d) queries, context (B, Tk, d), q_mask (B, T), k_mask (B, Tk) -> (B, T, d).
+    ``block > 0`` (self- or aligned cross-attention only) uses blocked local
+    attention, linear in T; otherwise full attention through
+    ``jax.nn.dot_product_attention``.  Rows of padded queries are zeroed.
+    """
+
+    num_heads: int
+    block: int = 0
+
+    @nn.compact
+    def __call__(self, x, context, q_mask, k_mask):
+        d = x.shape[-1]
+        head_dim = d // self.num_heads
+        q = nn.DenseGeneral((self.num_heads, head_dim), name="query")(x)
+        k = nn.DenseGeneral((self.num_heads, head_dim), name="key")(context)
+        v = nn.DenseGeneral((self.num_heads, head_dim), name="value")(context)
+        if self.block > 0 and x.shape[1] > self.block:
+            if context.shape[1] != x.shape[1]:
+                raise ValueError("local attention needs aligned query and key sequences")
+            out = local_attention(q, k, v, q_mask, k_mask, self.block)
+        else:
+            mask = q_mask[:, None, :, None] & k_mask[:, None, None, :]
+            out = jax.nn.dot_product_attention(q, k, v, mask=mask)
+        out = out * q_mask[:, :, None, None].astype(out.dtype)
+        return nn.DenseGeneral(d, axis=(-2, -1), name="out")(out)
 
 
 class MLP(nn.Module):
@@ -41,17 +91,17 @@ class MLP(nn.Module):
 
 
 class EncoderLayer(nn.Module):
-    """Pre-LN self-attention block.  x: (B, T, d), mask: (B, 1, T, T) -> (B, T, d)."""
+    """Pre-LN self-attention block.  x: (B, T, d), mask: (B, T) -> (B, T, d)."""
 
     num_heads: int
     mlp_dim: int
     dropout: float = 0.0
+    block: int = 0
 
     @nn.compact
     def __call__(self, x, mask, deterministic: bool):
         y = nn.LayerNorm()(x)
-        y = nn.MultiHeadDotProductAttention(num_heads=self.num_heads, dropout_rate=self.dropout,
-                                            deterministic=deterministic)(y, y, mask=mask)
+        y = Attention(self.num_heads, self.block)(y, y, mask, mask)
         x = x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
         y = MLP(self.mlp_dim, self.dropout)(nn.LayerNorm()(x), deterministic)
         return x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
@@ -60,23 +110,21 @@ class EncoderLayer(nn.Module):
 class DecoderLayer(nn.Module):
     """Pre-LN self-attention + cross-attention block.
 
-    x: (B, T, d) queries, memory: (B, Tm, d), self_mask (B, 1, T, T),
-    cross_mask (B, 1, T, Tm) -> (B, T, d).
+    x: (B, T, d) queries, memory: (B, T, d) (aligned), mask (B, T) -> (B, T, d).
     """
 
     num_heads: int
     mlp_dim: int
     dropout: float = 0.0
+    block: int = 0
 
     @nn.compact
-    def __call__(self, x, memory, self_mask, cross_mask, deterministic: bool):
+    def __call__(self, x, memory, mask, deterministic: bool):
         y = nn.LayerNorm()(x)
-        y = nn.MultiHeadDotProductAttention(num_heads=self.num_heads, dropout_rate=self.dropout,
-                                            deterministic=deterministic)(y, y, mask=self_mask)
+        y = Attention(self.num_heads, self.block, name="self_attention")(y, y, mask, mask)
         x = x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
         y = nn.LayerNorm()(x)
-        y = nn.MultiHeadDotProductAttention(num_heads=self.num_heads, dropout_rate=self.dropout,
-                                            deterministic=deterministic)(y, memory, mask=cross_mask)
+        y = Attention(self.num_heads, self.block, name="cross_attention")(y, memory, mask, mask)
         x = x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
         y = MLP(self.mlp_dim, self.dropout)(nn.LayerNorm()(x), deterministic)
         return x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
@@ -89,13 +137,12 @@ class TransformerEncoder(nn.Module):
     num_heads: int
     mlp_dim: int
     dropout: float = 0.0
-    window: int = 0
+    block: int = 0
 
     @nn.compact
     def __call__(self, x, mask, deterministic: bool):
-        m = attention_mask(mask, mask, self.window)
         for _ in range(self.num_layers):
-            x = EncoderLayer(self.num_heads, self.mlp_dim, self.dropout)(x, m, deterministic)
+            x = EncoderLayer(self.num_heads, self.mlp_dim, self.dropout, self.block)(x, mask, deterministic)
         return nn.LayerNorm()(x)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import linen as nn
 
-from sgvs_jax.models.layers import TransformerEncoder, attention_mask, sinusoidal_positions
+from sgvs_jax.models.layers import TransformerEncoder, sinusoidal_positions
 
 
 def cosine(a, b, eps: float = 1e-6):
@@ -47,7 +47,7 @@ class Selector(nn.Module):
     num_heads: int = 4
     mlp_dim: int = 512
     dropout: float = 0.1
-    window: int = 0
+    block: int = 0
     use_fssa: bool = True
     use_frame_semantics: bool = False
     alpha_init: float = 0.0
@@ -66,7 +66,7 @@ class Selector(nn.Module):
             q = nn.DenseGeneral((self.num_heads, self.d_model // self.num_heads), name="fssa_query")(query)
             k = nn.DenseGeneral((self.num_heads, self.d_model // self.num_heads), name="fssa_key")(tokens)
             logits = jnp.einsum("bthd,blhd->bhtl", q, k) / jnp.sqrt(q.shape[-1])
-            m = attention_mask(mask, token_mask)
+            m = mask[:, None, :, None] & token_mask[:, None, None, :]
             logits = jnp.where(m, logits, -1e9)
             weights = nn.softmax(logits, axis=-1) * m  # rows with no token give all-zero weights
             weights = weights.mean(axis=1)  # (B, T, L), average of heads
@@ -79,7 +79,7 @@ class Selector(nn.Module):
             seq_in = xp + nn.Dense(self.d_model, name="semantic_proj")(aligned)
             alpha = nn.sigmoid(self.param("alpha_logit", nn.initializers.constant(self.alpha_init), ()))
             out.update(cos=cos, alpha=alpha, attention=weights)
-        hid = TransformerEncoder(self.num_layers, self.num_heads, self.mlp_dim, self.dropout, self.window,
+        hid = TransformerEncoder(self.num_layers, self.num_heads, self.mlp_dim, self.dropout, self.block,
                                  name="sequence_model")(seq_in, mask, deterministic)
         h = nn.sigmoid(nn.Dense(1, name="score_head")(hid)[..., 0])
         if self.use_fssa:
