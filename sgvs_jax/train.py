@@ -141,7 +141,7 @@ class Trainer:
 
     def init_state(self, rng, video):
         _, batch = next(iterate_batches([video], 1, self.buckets, None, **self.batch_kwargs))
-        return init_state(self.model, self.txs, rng, batch)
+        return init_state(self.model, self.txs, rng, batch, self.config.train.sigma)
 
     def compilations(self) -> int:
         return int(sum(f._cache_size() for f in self.jitted))

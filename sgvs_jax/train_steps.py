@@ -50,10 +50,12 @@ def make_optimizers(cfg) -> dict:
     return txs
 
 
-def init_state(model: SGVS, txs: dict, rng, batch) -> dict:
+def init_state(model: SGVS, txs: dict, rng, batch, sigma) -> dict:
+    """Train state pytree: params, one optimizer state per stage, step, and the
+    sparsity target sigma (a leaf, so that vmapped members can differ in it)."""
     params = model.init(rng, batch)
     return {"params": params, "opt": {s: tx.init(params) for s, tx in txs.items()},
-            "step": jnp.zeros((), jnp.int32)}
+            "step": jnp.zeros((), jnp.int32), "sigma": jnp.asarray(sigma, jnp.float32)}
 
 
 def forward(model: SGVS, params, batch, rng, cfg, adversarial: bool) -> dict:
@@ -75,9 +77,9 @@ def forward(model: SGVS, params, batch, rng, cfg, adversarial: bool) -> dict:
 
 
 def stage_loss(stage: str, model: SGVS, cfg, adversarial: bool):
-    """Returns loss_fn(params, batch, rng) -> (loss, metrics) for one stage."""
+    """Returns loss_fn(params, batch, rng, sigma) -> (loss, metrics) for one stage."""
 
-    def loss_fn(params, batch, rng):
+    def loss_fn(params, batch, rng, sigma):
         o = forward(model, params, batch, rng, cfg, adversarial)
         mask, valid = batch["mask"], batch["valid"]
         if adversarial:
@@ -86,7 +88,7 @@ def stage_loss(stage: str, model: SGVS, cfg, adversarial: bool):
             recon = losses.feature_reconstruction(batch["features"], o["x_hat"], mask, valid)
         m = {"recon": recon}
         if stage == "stage1":
-            sp = losses.sparsity(o["scores"], mask, valid, cfg.sigma)
+            sp = losses.sparsity(o["scores"], mask, valid, sigma)
             loss = recon + cfg.sparsity_weight * sp
             m.update(sparsity=sp, alpha=o["alpha"],
                      mean_score=losses.batch_mean(
@@ -134,14 +136,14 @@ def make_train_step(model: SGVS, txs: dict, cfg):
         if cfg.schedule == "incremental":
             for i, stage in enumerate(stages):
                 fn = jax.value_and_grad(stage_loss(stage, model, cfg, adversarial), has_aux=True)
-                (_, m), grads = fn(params, batch, jax.random.fold_in(rng, i))
+                (_, m), grads = fn(params, batch, jax.random.fold_in(rng, i), state["sigma"])
                 params, opt[stage] = apply_stage(stage, txs[stage], params, opt[stage], grads)
                 metrics.update(m)
         elif cfg.schedule == "joint":
             all_grads = {}
             for i, stage in enumerate(stages):
                 fn = jax.value_and_grad(stage_loss(stage, model, cfg, adversarial), has_aux=True)
-                (_, m), all_grads[stage] = fn(params, batch, jax.random.fold_in(rng, i))
+                (_, m), all_grads[stage] = fn(params, batch, jax.random.fold_in(rng, i), state["sigma"])
                 metrics.update(m)
             new = params
             for stage in stages:
@@ -150,9 +152,29 @@ def make_train_step(model: SGVS, txs: dict, cfg):
             params = new
         else:
             raise ValueError(f"unknown train.schedule {cfg.schedule!r} (use 'incremental' or 'joint')")
-        return {"params": params, "opt": opt, "step": state["step"] + 1}, metrics
+        return {**state, "params": params, "opt": opt, "step": state["step"] + 1}, metrics
 
     return train_step
+
+
+def make_multi_train_step(model: SGVS, txs: dict, cfg):
+    """Trains M members (seeds and/or sigma values) on the same batch in one computation.
+
+    ``multi_step(states, batch, rngs, train_discriminator)``: every leaf of
+    ``states`` and ``rngs`` has a leading member axis M (``jax.vmap`` over the
+    parameter trees); returns member-stacked states and metrics.
+    """
+    step = make_train_step(model, txs, cfg)
+
+    def multi_step(states, batch, rngs, train_discriminator: bool):
+        return jax.vmap(lambda s, r: step(s, batch, r, train_discriminator))(states, rngs)
+
+    return multi_step
+
+
+def init_member_states(model: SGVS, txs: dict, rngs, batch, sigmas) -> dict:
+    """Member-stacked train states (leading axis M) for :func:`make_multi_train_step`."""
+    return jax.vmap(lambda r, s: init_state(model, txs, r, batch, s))(rngs, jnp.asarray(sigmas, jnp.float32))
 
 
 def make_stage_step(model: SGVS, txs: dict, cfg, stage: str):
@@ -161,9 +183,9 @@ def make_stage_step(model: SGVS, txs: dict, cfg, stage: str):
 
     def step(state, batch, rng):
         fn = jax.value_and_grad(stage_loss(stage, model, cfg, adversarial), has_aux=True)
-        (_, m), grads = fn(state["params"], batch, rng)
+        (_, m), grads = fn(state["params"], batch, rng, state["sigma"])
         params, opt_state = apply_stage(stage, txs[stage], state["params"], state["opt"][stage], grads)
-        return {"params": params, "opt": {**state["opt"], stage: opt_state}, "step": state["step"]}, m
+        return {**state, "params": params, "opt": {**state["opt"], stage: opt_state}}, m
 
     return step
 
@@ -178,4 +200,4 @@ def make_predict(model: SGVS):
 
 
 __all__ = ["PARTS", "STAGE_PARTS", "make_optimizers", "init_state", "make_train_step", "make_stage_step",
-           "make_predict", "forward", "stage_loss"]
+           "make_multi_train_step", "init_member_states", "make_predict", "forward", "stage_loss"]

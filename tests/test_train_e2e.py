@@ -117,3 +117,30 @@ def test_data_parallel_8_devices_matches_1(tmp_path):
             assert a["train"][k] == pytest.approx(b["train"][k], rel=1e-4, abs=1e-5), k
         assert a["test"]["f1"] == pytest.approx(b["test"]["f1"], abs=1e-6)
         assert a["test"]["tau"] == pytest.approx(b["test"]["tau"], abs=1e-3)
+
+
+def test_community_h5_source_visual_only(tmp_path):
+    """configs/summe_h5.py path: a community-layout file (no CLIP keys) + split JSON, F1 = max."""
+    import dataclasses
+
+    from configs import summe_h5
+    from sgvs_jax.data import write_h5
+    from sgvs_jax.data.synthetic import make_dataset, make_splits
+    videos = make_dataset(n_videos=8, min_steps=40, max_steps=100, feature_dim=32, sem_dim=16, seed=2)
+    videos = {k: dataclasses.replace(v, text_tokens=None, text_pooled=None, clip_frames=None, user_scores=None)
+              for k, v in videos.items()}
+    h5 = str(tmp_path / "eccv16_dataset_summe_google_pool5.h5")
+    write_h5(h5, videos)
+    split_path = tmp_path / "splits.json"
+    split_path.write_text(json.dumps(make_splits(videos, seed=0)))
+    cfg = summe_h5.get_config()
+    tiny = tiny_config(num_epochs=1)
+    cfg.model, cfg.train, cfg.eval, cfg.splits = tiny.model, tiny.train, tiny.eval, (0, 1)
+    cfg.model.use_fssa = False
+    cfg.data.h5_path, cfg.data.split_path, cfg.data.min_bucket = h5, str(split_path), 128
+    r = train.train_and_evaluate(cfg, str(tmp_path / "run"))
+    assert r["eval_mode"] == "max" and set(r["splits"]) == {"0", "1"}
+    assert 0 <= r["summary"]["last_epoch"]["f1"]["mean"] <= 100
+    cfg.model.use_fssa = True  # FSSA without semantic features is a config error, said clearly
+    with pytest.raises(ValueError, match="use_fssa=True needs a token source"):
+        train.train_and_evaluate(cfg, str(tmp_path / "run2"))

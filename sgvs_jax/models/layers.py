@@ -53,8 +53,10 @@ class Attention(nn.Module):
 
     x (B, T, d) queries, context (B, Tk, d), q_mask (B, T), k_mask (B, Tk) -> (B, T, d).
     ``block > 0`` (self- or aligned cross-attention only) uses blocked local
-    attention, linear in T; otherwise full attention through
-    ``jax.nn.dot_product_attention``.  Rows of padded queries are zeroed.
+    attention, linear in T, for sequences longer than ``3 * block`` (shorter ones
+    fit in one local window anyway and use full attention, which is cheaper
+    there); otherwise full attention through ``jax.nn.dot_product_attention``.
+    Rows of padded queries are zeroed.
     """
 
     num_heads: int
@@ -67,7 +69,7 @@ class Attention(nn.Module):
         q = nn.DenseGeneral((self.num_heads, head_dim), name="query")(x)
         k = nn.DenseGeneral((self.num_heads, head_dim), name="key")(context)
         v = nn.DenseGeneral((self.num_heads, head_dim), name="value")(context)
-        if self.block > 0 and x.shape[1] > self.block:
+        if self.block > 0 and x.shape[1] > 3 * self.block:
             if context.shape[1] != x.shape[1]:
                 raise ValueError("local attention needs aligned query and key sequences")
             out = local_attention(q, k, v, q_mask, k_mask, self.block)

@@ -1,0 +1,187 @@
+"""Training speed on synthetic SumMe-shaped data (issue: >= 20x the PyTorch originals).
+
+    python benchmarks/train_speed.py [--epochs 2] [--members 1 4 8] [--lengths 100 200 400 800 1600 3200]
+
+Data: 25 synthetic videos, 100..800 steps, 1024-d features (seeded), trained with
+configs/summe_h5.py (visual only, as the community SumMe file has no CLIP
+features) on the training keys of split 0.  Prints:
+  * parameters, training steps (sum of training video lengths), buckets;
+  * compile time (XLA backend compile, from jax.monitoring) and the warm-up epoch;
+  * seconds per epoch and steps (video frames) per second over --epochs epochs;
+  * peak RSS; distinct jit compilations after the warm-up and at the end;
+  * M members (seeds / sigma values) trained in one vmapped computation: time
+    per epoch (timed on --member_batches batches, extrapolated) and seed-epochs/hour;
+  * per-step time and XLA temp memory vs video length, full and local attention.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+
+import jax
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from configs import summe_h5  # noqa: E402
+from sgvs_jax.data import iterate_batches, make_batch  # noqa: E402
+from sgvs_jax.data.synthetic import make_dataset, make_splits  # noqa: E402
+from sgvs_jax.models import count_params  # noqa: E402
+from sgvs_jax.train import Trainer, build_model  # noqa: E402
+from sgvs_jax.train_steps import init_member_states, init_state, make_multi_train_step, \
+    make_optimizers, make_train_step  # noqa: E402
+
+COMPILE_SECONDS = []
+
+
+def _on_duration(event: str, duration: float, **_):
+    if event == "/jax/core/compile/backend_compile_duration":
+        COMPILE_SECONDS.append(duration)
+
+
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
+def summe_shaped(seed: int):
+    videos = make_dataset(n_videos=25, min_steps=100, max_steps=800, feature_dim=1024, sem_dim=8,
+                          n_users=15, seed=seed)
+    split_file = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "splits",
+                              "e-apostolidis", "summe_splits.json")
+    if os.path.exists(split_file):
+        import json
+        split = json.load(open(split_file))[0]
+    else:
+        split = make_splits(videos, seed=seed)[0]
+    return videos, split
+
+
+def run_epoch(trainer, state, videos, rng_seed, limit=None):
+    rng = np.random.default_rng(rng_seed)
+    n_steps = 0
+    for b, (_, batch) in enumerate(iterate_batches(videos, trainer.config.train.batch_size, trainer.buckets,
+                                                   rng, **trainer.batch_kwargs)):
+        if limit is not None and b >= limit:
+            break
+        state, m = trainer.step(state, trainer.sharder.batch(batch), jax.random.PRNGKey(b), True)
+        n_steps += int(batch["mask"].sum())
+    jax.block_until_ready(state)
+    return state, n_steps
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--batch_size", type=int, default=4)
+    p.add_argument("--members", type=int, nargs="*", default=[1, 4, 8])
+    p.add_argument("--member_batches", type=int, default=3)
+    p.add_argument("--lengths", type=int, nargs="*", default=[100, 200, 400, 800, 1600, 3200])
+    p.add_argument("--local_block", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--override", nargs="*", default=[], help="config overrides a.b=value")
+    args = p.parse_args()
+    jax.monitoring.register_event_duration_secs_listener(_on_duration)
+
+    cfg = summe_h5.get_config()
+    cfg.train.batch_size = args.batch_size
+    cfg.data.min_bucket = 128
+    for o in args.override:
+        key, value = o.split("=", 1)
+        node = cfg
+        *path, leaf = key.split(".")
+        for k in path:
+            node = node[k]
+        node[leaf] = type(node[leaf])(eval(value)) if not isinstance(node[leaf], str) else value
+    videos, split = summe_shaped(args.seed)
+    train_videos = [videos[k] for k in split["train_keys"]]
+    trainer = Trainer(cfg, videos)
+    state = trainer.sharder.state(trainer.init_state(jax.random.PRNGKey(args.seed), train_videos[0]))
+    n_train_steps = sum(v.length for v in train_videos)
+    print(f"device: {jax.devices()[0].platform} x{jax.device_count()}  jax {jax.__version__}")
+    print(f"model: {count_params(jax.device_get(state['params']))['total'] / 1e6:.2f} M parameters "
+          f"(d_model {cfg.model.d_model}, mlp {cfg.model.mlp_dim}, fssa {cfg.model.use_fssa})")
+    print(f"data: {len(train_videos)} training videos, {n_train_steps} steps, buckets {list(trainer.buckets)}, "
+          f"batch {cfg.train.batch_size}")
+
+    t = time.time()
+    state, _ = run_epoch(trainer, state, train_videos, 0)
+    warm = time.time() - t
+    compiled_after_warmup = trainer.compilations()
+    compile_s = sum(COMPILE_SECONDS)
+    print(f"warm-up epoch: {warm:.1f} s, of which XLA compile {compile_s:.1f} s "
+          f"({compiled_after_warmup} compilations)")
+    times = []
+    for e in range(args.epochs):
+        t = time.time()
+        state, n = run_epoch(trainer, state, train_videos, e + 1)
+        times.append(time.time() - t)
+    sec = float(np.mean(times))
+    print(f"epoch: {sec:.2f} s (min {min(times):.2f}, {args.epochs} epochs)  {n / sec:.0f} steps/s  "
+          f"{len(list(range(0, len(train_videos), cfg.train.batch_size)))}+ updates/epoch")
+    print(f"jit compilations: {compiled_after_warmup} after warm-up, {trainer.compilations()} at end "
+          f"({'no recompilation' if trainer.compilations() == compiled_after_warmup else 'RECOMPILED'})")
+    print(f"peak RSS: {peak_rss_gib():.2f} GiB")
+    del state
+
+    if args.members:
+        print("\nmembers trained in one vmapped computation (same split and batches, different seeds)")
+        model, txs = trainer.model, trainer.txs
+        multi = jax.jit(make_multi_train_step(model, txs, cfg.train), static_argnums=3, donate_argnums=0)
+        batches = list(iterate_batches(train_videos, cfg.train.batch_size, trainer.buckets,
+                                       np.random.default_rng(0), **trainer.batch_kwargs))
+        n_batches = len(batches)
+        sub = batches[:args.member_batches]
+        for m in args.members:
+            rngs = jax.vmap(jax.random.PRNGKey)(np.arange(m))
+            states = init_member_states(model, txs, rngs, sub[0][1], [cfg.train.sigma] * m)
+            for _, b in sub:  # compile every bucket used
+                states, _ = multi(states, b, rngs, True)
+            jax.block_until_ready(states)
+            t = time.time()
+            for _, b in sub:
+                states, _ = multi(states, b, rngs, True)
+            jax.block_until_ready(states)
+            per_batch = (time.time() - t) / len(sub)
+            epoch = per_batch * n_batches
+            print(f"  M={m}: {epoch:7.1f} s per epoch (extrapolated from {len(sub)} batches), "
+                  f"{m * 3600 / epoch:7.0f} seed-epochs/hour, peak RSS {peak_rss_gib():.2f} GiB")
+            del states
+
+    if args.lengths:
+        print(f"\nper-step cost vs video length (batch 1, one full SGVS update; local block {args.local_block})")
+        print(f"{'T':>6} {'full s/step':>12} {'full temp GiB':>14} {'local s/step':>13} {'local temp GiB':>15}")
+        for T in args.lengths:
+            row = [f"{T:>6}"]
+            for block in (0, args.local_block):
+                c = cfg.copy_and_resolve_references()
+                c.model.attention_block = block
+                model = build_model(c, 1024)
+                txs = make_optimizers(c.optim)
+                v = make_dataset(n_videos=1, min_steps=T, max_steps=T, feature_dim=1024, sem_dim=8, seed=1)
+                batch = make_batch(list(v.values()), T, 1, sources=(), max_tokens=c.data.max_tokens)
+                st = init_state(model, txs, jax.random.PRNGKey(0), batch, c.train.sigma)
+                step = jax.jit(make_train_step(model, txs, c.train), static_argnums=3)
+                try:
+                    compiled = step.lower(st, batch, jax.random.PRNGKey(0), True).compile()
+                    mem = compiled.memory_analysis()
+                    temp = getattr(mem, "temp_size_in_bytes", float("nan")) / 2 ** 30 if mem else float("nan")
+                    st, _ = compiled(st, batch, jax.random.PRNGKey(0))
+                    jax.block_until_ready(st)
+                    t = time.time()
+                    reps = 2
+                    for _ in range(reps):
+                        st, _ = compiled(st, batch, jax.random.PRNGKey(0))
+                    jax.block_until_ready(st)
+                    row += [f"{(time.time() - t) / reps:12.3f}", f"{temp:14.2f}"]
+                except Exception as e:  # out of memory at long T with full attention
+                    row += [f"{'failed':>12}", f"{type(e).__name__[:14]:>14}"]
+            print(" ".join(row), flush=True)
+        print(f"peak RSS: {peak_rss_gib():.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
