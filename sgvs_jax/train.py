@@ -194,7 +194,7 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
         scores = predict_scores(predict, state["params"], test_videos, config, buckets, sharder)
         test = evaluate_videos(scores, videos, config.data.eval_mode, config.eval.budget)
         record = {"epoch": epoch + 1, "train": train_metrics,
-                  "test": {m: test[m] for m in METRICS}, "seconds": time.time() - t0}
+                  "test": {m: test[m] for m in METRICS + ("f1_single",)}, "seconds": time.time() - t0}
         history.append(record)
         writer.write_scalars(epoch + 1, {**{f"split{index}/train/{k}": v for k, v in train_metrics.items()},
                                          **{f"split{index}/test/{m}": test[m] for m in METRICS}})

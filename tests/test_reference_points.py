@@ -26,3 +26,4 @@ def test_tvsum_random_vs_annotator_mean(tvsum_videos):
     assert abs(rnd["tau"]) < 0.03 and abs(rnd["rho"]) < 0.04
     assert gt["tau"] > 0.25 and gt["rho"] > 0.3
     assert gt["f1"] > rnd["f1"] + 5
+    assert gt["f1_single"] == pytest.approx(100.0)  # gtscore reproduces its own single-GT summary

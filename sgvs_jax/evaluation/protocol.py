@@ -21,8 +21,15 @@ def annotator_matrix(video) -> np.ndarray:
     return source[:, picks]
 
 
+def single_ground_truth(video, budget: float = 0.15) -> np.ndarray:
+    """The single-ground-truth summary: the same keyshot pipeline applied to the
+    mean annotator score (``gtscore``), as in the single-GT evaluation variant."""
+    return generate_summary(video.gtscore, video.change_points, video.n_frames, video.picks, budget)
+
+
 def evaluate_video(scores, video, mode: str, budget: float = 0.15) -> dict:
-    """F1 (mode 'max' or 'avg'), Kendall tau and Spearman rho of one video's scores."""
+    """F1 against the users (mode 'max' or 'avg'), F1 against the single ground
+    truth (``f1_single``), Kendall tau and Spearman rho of one video's scores."""
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != video.picks.shape:
         raise ValueError(f"video {video.key}: {scores.shape[0]} scores for {video.picks.shape[0]} steps")
@@ -30,15 +37,16 @@ def evaluate_video(scores, video, mode: str, budget: float = 0.15) -> dict:
         raise ValueError(f"video {video.key}: scores contain NaN or inf")
     summary = generate_summary(scores, video.change_points, video.n_frames, video.picks, budget)
     f1 = f1_against_users(summary, video.user_summary, mode)
+    f1_single = f1_against_users(summary, single_ground_truth(video, budget)[None], "max")
     tau, rho = rank_correlations(scores, annotator_matrix(video))
-    return {"f1": f1, "tau": tau, "rho": rho}
+    return {"f1": f1, "f1_single": f1_single, "tau": tau, "rho": rho}
 
 
 def evaluate_videos(scores_by_key: Mapping[str, np.ndarray], videos: Mapping, mode: str,
                     budget: float = 0.15) -> dict:
     """Mean F1/tau/rho over the given videos; ``per_video`` keeps each one."""
     per_video = {k: evaluate_video(scores_by_key[k], videos[k], mode, budget) for k in scores_by_key}
-    out = {m: float(np.mean([v[m] for v in per_video.values()])) for m in ("f1", "tau", "rho")}
+    out = {m: float(np.mean([v[m] for v in per_video.values()])) for m in ("f1", "f1_single", "tau", "rho")}
     out["per_video"] = per_video
     return out
 
