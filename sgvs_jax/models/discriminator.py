@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from flax import linen as nn
 
-from sgvs_jax.models.layers import TransformerEncoder, masked_mean, sinusoidal_positions
+from sgvs_jax.models.generator import Encoder
+from sgvs_jax.models.layers import masked_mean
 
 
 class Discriminator(nn.Module):
     """x (B, T, D), mask (B, T) -> (hidden (B, d), probability (B,)).
 
-    ``hidden`` (masked mean of the sequence model's states) is what the
-    SUM-GAN-AAE reconstruction loss compares between original and reconstruction.
+    The sequence model is a Transformer encoder (same block as the generator's
+    encoder); ``hidden`` (masked mean of its states) is what the SUM-GAN-AAE
+    reconstruction loss compares between original and reconstruction.
     """
 
     d_model: int = 256
@@ -23,10 +25,8 @@ class Discriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x, mask, deterministic: bool = True):
-        T = x.shape[1]
-        h = nn.Dense(self.d_model, name="input_proj")(x) + sinusoidal_positions(T, self.d_model)[None]
-        h = TransformerEncoder(self.num_layers, self.num_heads, self.mlp_dim, self.dropout, self.block,
-                               name="layers")(h, mask, deterministic)
+        h = Encoder(self.d_model, self.num_layers, self.num_heads, self.mlp_dim, self.dropout, self.block,
+                    name="sequence_model")(x, mask, deterministic)
         hidden = masked_mean(h, mask[..., None], axis=1)
         prob = nn.sigmoid(nn.Dense(1, name="classifier")(hidden)[..., 0])
         return hidden, prob
