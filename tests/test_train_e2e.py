@@ -49,7 +49,10 @@ def test_planted_segments_found_far_above_random(full_run):
 def test_resume_gives_identical_results(full_run, tmp_path):
     _, uninterrupted = full_run
     workdir = str(tmp_path)
-    train.train_and_evaluate(tiny_config(num_epochs=2), workdir)  # "killed" after epoch 2
+    train.train_and_evaluate(tiny_config(num_epochs=2), workdir)  # "killed" after epoch 2...
+    partial = os.path.join(workdir, "split_0", "checkpoints", "3.orbax-checkpoint-tmp-1")
+    os.makedirs(partial)  # ...while saving epoch 3: orbax's half-written folder
+    open(os.path.join(partial, "junk"), "w").write("x")
     resumed = train.train_and_evaluate(tiny_config(num_epochs=4), workdir)
     a = uninterrupted["splits"]["0"]["history"]
     b = resumed["splits"]["0"]["history"]
