@@ -63,14 +63,16 @@ def summe_shaped(seed: int):
 
 def run_epoch(trainer, state, videos, rng_seed, limit=None):
     rng = np.random.default_rng(rng_seed)
-    n_steps = 0
+    n_steps = n_updates = 0
     for b, (_, batch) in enumerate(iterate_batches(videos, trainer.config.train.batch_size, trainer.buckets,
                                                    rng, **trainer.batch_kwargs)):
         if limit is not None and b >= limit:
             break
         state, m = trainer.step(state, trainer.sharder.batch(batch), jax.random.PRNGKey(b), True)
         n_steps += int(batch["mask"].sum())
+        n_updates += 1
     jax.block_until_ready(state)
+    run_epoch.updates = n_updates
     return state, n_steps
 
 
@@ -122,7 +124,7 @@ def main():
         times.append(time.time() - t)
     sec = float(np.mean(times))
     print(f"epoch: {sec:.2f} s (min {min(times):.2f}, {args.epochs} epochs)  {n / sec:.0f} steps/s  "
-          f"{len(list(range(0, len(train_videos), cfg.train.batch_size)))}+ updates/epoch")
+          f"{run_epoch.updates} updates/epoch")
     print(f"jit compilations: {compiled_after_warmup} after warm-up, {trainer.compilations()} at end "
           f"({'no recompilation' if trainer.compilations() == compiled_after_warmup else 'RECOMPILED'})")
     print(f"peak RSS: {peak_rss_gib():.2f} GiB")

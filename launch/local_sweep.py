@@ -49,7 +49,7 @@ def table(workdir, variants, seeds) -> tuple[str, dict]:
         runs = []
         for s in seeds:
             path = os.path.join(workdir, v, f"seed_{s}", "results.json")
-            if os.path.exists(path):
+            if os.path.exists(os.path.join(workdir, v, f"seed_{s}", "DONE")):
                 runs.append(json.load(open(path)))
         if not runs:
             continue
@@ -88,9 +88,10 @@ def main():
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--parallel", type=int, default=1, help="runs at once")
+    p.add_argument("--table_only", action="store_true", help="tabulate finished runs, start nothing")
     args = p.parse_args(argv)
     cache = os.path.abspath(os.path.join(args.workdir, "jax_cache"))
-    queue = [(v, s) for s in args.seeds for v in args.variants]  # seed-major: every variant early
+    queue = [] if args.table_only else [(v, s) for s in args.seeds for v in args.variants]  # seed-major
     running = []
     t0 = time.time()
     while queue or running:
