@@ -136,7 +136,6 @@ def main():
         multi = jax.jit(make_multi_train_step(model, txs, cfg.train), static_argnums=3, donate_argnums=0)
         batches = list(iterate_batches(train_videos, cfg.train.batch_size, trainer.buckets,
                                        np.random.default_rng(0), **trainer.batch_kwargs))
-        n_batches = len(batches)
         # Time on batches of the most common bucket only (one compilation per M), then
         # scale by the single-member time ratio of the whole epoch to those batches.
         lengths = [b["features"].shape[1] for _, b in batches]

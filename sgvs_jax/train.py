@@ -93,17 +93,6 @@ def make_step(config, model, txs):
     return step, list(stage_fns.values())
 
 
-def predict_scores(predict, params, videos, config, buckets, sharder) -> dict:
-    kwargs = batch_kwargs(config)
-    out = {}
-    for keys, batch in iterate_batches(videos, config.train.batch_size, buckets, None, **kwargs):
-        scores = np.asarray(jax.device_get(predict(params, sharder.batch(batch))))
-        for i, k in enumerate(keys):
-            if k is not None:
-                out[k] = scores[i, : batch["mask"][i].sum()]
-    return out
-
-
 def batch_kwargs(config) -> dict:
     return dict(sources=tuple(config.data.semantic_sources), max_tokens=config.data.max_tokens,
                 normalization=config.data.normalization)
@@ -143,6 +132,17 @@ class Trainer:
         _, batch = next(iterate_batches([video], 1, self.buckets, None, **self.batch_kwargs))
         return init_state(self.model, self.txs, rng, batch, self.config.train.sigma)
 
+    def predict_scores(self, params, videos) -> dict:
+        """key -> (T,) scores of each video, unpadded."""
+        out = {}
+        for keys, batch in iterate_batches(videos, self.config.train.batch_size, self.buckets, None,
+                                           **self.batch_kwargs):
+            scores = np.asarray(jax.device_get(self.predict(params, self.sharder.batch(batch))))
+            for i, k in enumerate(keys):
+                if k is not None:
+                    out[k] = scores[i, : batch["mask"][i].sum()]
+        return out
+
     def compilations(self) -> int:
         return int(sum(f._cache_size() for f in self.jitted))
 
@@ -154,7 +154,7 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
     test_videos = [videos[k] for k in split["test_keys"]]
     tcfg = config.train
     buckets, sharder, kwargs = trainer.buckets, trainer.sharder, trainer.batch_kwargs
-    step, predict = trainer.step, trainer.predict
+    step = trainer.step
     rng = jax.random.PRNGKey(config.seed)
     init_rng, train_rng = jax.random.split(jax.random.fold_in(rng, index))
     state = trainer.init_state(init_rng, train_videos[0])
@@ -191,7 +191,7 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
         if not all(np.isfinite(v) for v in train_metrics.values()):
             raise FloatingPointError(f"split {index} epoch {epoch + 1}: non-finite training loss "
                                      f"{train_metrics}; not saving this state")
-        scores = predict_scores(predict, state["params"], test_videos, config, buckets, sharder)
+        scores = trainer.predict_scores(state["params"], test_videos)
         test = evaluate_videos(scores, videos, config.data.eval_mode, config.eval.budget)
         record = {"epoch": epoch + 1, "train": train_metrics,
                   "test": {m: test[m] for m in METRICS + ("f1_single",)}, "seconds": time.time() - t0}

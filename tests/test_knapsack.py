@@ -7,13 +7,13 @@ from sgvs_jax.evaluation.knapsack import knapsack
 
 
 def brute_force(values, weights, capacity):
-    best, best_set = 0.0, ()
+    best = 0.0
     for r in range(len(values) + 1):
         for subset in itertools.combinations(range(len(values)), r):
             w = sum(weights[i] for i in subset)
             v = sum(values[i] for i in subset)
             if w <= capacity and v > best + 1e-12:
-                best, best_set = v, subset
+                best = v
     return best
 
 
