@@ -12,6 +12,7 @@ import os
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
 
 
 class CheckpointError(RuntimeError):
@@ -34,10 +35,33 @@ class Checkpointer:
                                                         history=ocp.args.JsonSave({"epochs": history})))
         self.manager.wait_until_finished()
 
+    def shapes(self, step: int) -> dict | None:
+        """``{leaf path: shape}`` of the saved state, from its metadata (None if unreadable)."""
+        verbosity = logging.get_verbosity()
+        logging.set_verbosity(logging.ERROR)  # orbax warns about a metadata file it does not need
+        try:
+            meta = ocp.StandardCheckpointer().metadata(os.path.join(self.directory, str(step), "state"))
+            tree = getattr(meta, "item_metadata", meta)
+            return {jax.tree_util.keystr(p): tuple(l.shape)
+                    for p, l in jax.tree_util.tree_flatten_with_path(tree)[0]}
+        except Exception:
+            return None
+        finally:
+            logging.set_verbosity(verbosity)
+
     def restore(self, step: int, target_state):
         """Restores (state, history) at ``step`` into the structure of ``target_state``."""
         abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, target_state)
         path = os.path.join(self.directory, str(step))
+        saved = self.shapes(step)
+        if saved is not None:
+            wanted = {jax.tree_util.keystr(p): tuple(l.shape)
+                      for p, l in jax.tree_util.tree_flatten_with_path(abstract)[0]}
+            bad = [k for k in wanted if k in saved and saved[k] != wanted[k]]
+            if bad:
+                raise CheckpointError(f"checkpoint {path}: parameter shapes do not match this config, e.g. "
+                                      f"{bad[0]} is {saved[bad[0]]} in the checkpoint and {wanted[bad[0]]} "
+                                      f"here ({len(bad)} leaves differ)")
         try:
             out = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
                                                                      history=ocp.args.JsonRestore()))

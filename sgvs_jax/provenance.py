@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "h5py", "ml-collections",
-            "scipy")
+            "scipy", "av", "transformers")
 
 
 def git_commit() -> str | None:

@@ -245,6 +245,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
     writer = MetricWriter(workdir, enabled=is_main)
     results = {"data": where, "eval_mode": config.data.eval_mode, "selection_rules": RULES,
                "provenance": provenance(config), "splits": {}}
+    unannotated = sorted(k for k, v in videos.items() if not np.any(v.user_summary))
+    if unannotated:
+        results["unannotated_videos"] = unannotated
+        print(f"note: {len(unannotated)} of {len(videos)} videos have no user summary (e.g. from "
+              "sgvs_jax.extract_features): F1 / tau / rho on them are 0 and mean nothing", flush=True)
     trainer = Trainer(config, videos)
     for i in indices:
         results["splits"][str(i)] = train_split(trainer, videos, splits[i], i,

@@ -23,3 +23,18 @@ def tiny_config(**train):
     for k, v in train.items():
         c.train[k] = v
     return c
+
+
+def tiny_clip_config(h5_path, split_path, epochs=2):
+    """configs/clip_h5.py at tiny size, for runs on extracted CLIP features."""
+    from configs import clip_h5
+    c = clip_h5.get_config()
+    base = tiny_config()
+    c.model = base.model
+    c.data.h5_path, c.data.split_path = h5_path, split_path
+    c.data.min_bucket = 64
+    c.train.num_epochs = epochs
+    c.train.batch_size = 2
+    c.eval.random_draws = 2
+    c.splits = (0,)
+    return c

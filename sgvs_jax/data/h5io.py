@@ -18,6 +18,7 @@ sgvs_jax adds optional keys in the same group, ignored by other readers:
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from typing import Iterable, Mapping, Optional, Sequence
@@ -98,8 +99,29 @@ def read_h5(path: str, keys: Optional[Iterable[str]] = None,
         return {k: _read_group(path, k, f[k], require) for k in wanted}
 
 
-def write_h5(path: str, videos: Mapping[str, Video]) -> None:
+def read_h5_attrs(path: str) -> dict:
+    """The root attributes written by :func:`write_h5` (JSON decoded); {} for community files."""
+    if not os.path.exists(path):
+        raise DataError(f"{path}: file not found")
+    try:
+        with h5py.File(path, "r") as f:
+            raw = {k: _decode(v) for k, v in f.attrs.items()}
+    except OSError as e:
+        raise DataError(f"{path}: not a readable h5 file ({e})") from e
+    out = {}
+    for k, v in raw.items():
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+def write_h5(path: str, videos: Mapping[str, Video], attrs: Optional[Mapping[str, object]] = None) -> None:
     """Writes videos in the community layout (plus the optional sgvs_jax keys).
+
+    ``attrs`` are stored as JSON strings in the file's root attributes (e.g. how
+    the features were extracted; see :func:`read_h5_attrs`).
 
     The file is written to a temporary name and renamed, so a crash never leaves
     a half-written file under ``path``.
@@ -110,6 +132,8 @@ def write_h5(path: str, videos: Mapping[str, Video]) -> None:
     os.close(fd)
     try:
         with h5py.File(tmp, "w") as f:
+            for name, value in (attrs or {}).items():
+                f.attrs[name] = json.dumps(value)
             for key, v in videos.items():
                 v.validate(path)
                 g = f.create_group(key)

@@ -45,6 +45,21 @@ def shot_scores(frame_scores, change_points) -> tuple[np.ndarray, np.ndarray]:
     return values, lengths
 
 
+def select_keyshots(scores, change_points, n_frames: int, picks, budget: float = 0.15):
+    """Shot scores and the knapsack's choice with capacity ``int(len * budget)``.
+
+    Returns:
+      (shot_values (S,), selected (S,) bool), ``len = change_points[-1, 1] + 1``
+      as in the reference implementation.
+    """
+    frame_scores = frame_scores_from_picks(scores, picks, n_frames)
+    values, lengths = shot_scores(frame_scores, change_points)
+    length = int(np.asarray(change_points)[-1, 1]) + 1
+    selected = np.zeros(len(values), bool)
+    selected[list(knapsack(values, lengths, int(length * budget)))] = True
+    return values, selected
+
+
 def generate_summary(scores, change_points, n_frames: int, picks, budget: float = 0.15) -> np.ndarray:
     """Keyshot summary: knapsack over shots with capacity ``int(len * budget)``.
 
@@ -52,14 +67,11 @@ def generate_summary(scores, change_points, n_frames: int, picks, budget: float 
       (n_frames,) float64 0/1 summary, ``n_frames = change_points[-1, 1] + 1``
       as in the reference implementation.
     """
-    frame_scores = frame_scores_from_picks(scores, picks, n_frames)
-    values, lengths = shot_scores(frame_scores, change_points)
+    _, selected = select_keyshots(scores, change_points, n_frames, picks, budget)
     cps = np.asarray(change_points, dtype=np.int64)
-    length = int(cps[-1, 1]) + 1
-    selected = knapsack(values, lengths, int(length * budget))
-    summary = np.zeros(length)
-    for i in selected:
-        summary[cps[i, 0]:cps[i, 1] + 1] = 1.0
+    summary = np.zeros(int(cps[-1, 1]) + 1)
+    for (start, end) in cps[selected]:
+        summary[start:end + 1] = 1.0
     return summary
 
 

@@ -1,0 +1,99 @@
+"""Seconds per stage of ``sgvs_jax.summarize`` on one generated video, with a
+randomly initialised CLIP of ViT-B/32 size (the weights cannot be downloaded
+here; the cost depends on the architecture, not on the values).
+
+    python benchmarks/summarize_speed.py [--seconds 120] [--width 640] [--height 360] [--fps 30]
+
+Prints decode+sample, CLIP image features, CLIP text, KTS and summary-writing
+times and the whole as a multiple of real time.  The selector's scoring is
+timed by benchmarks/train_speed.py's predict figures (milliseconds per video).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+from sgvs_jax.provenance import provenance
+
+
+def build_b32(directory: str) -> str:
+    """A random FlaxCLIPModel with CLIPConfig()'s defaults (ViT-B/32, 512-d joint space)."""
+    from transformers import CLIPConfig, FlaxCLIPModel
+
+    from sgvs_jax.clip_features import save_random_clip
+    tiny = save_random_clip(os.path.join(directory, "tokenizer_source"))
+    FlaxCLIPModel(CLIPConfig(), seed=0).save_pretrained(directory)
+    for f in ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(os.path.join(tiny, f), directory)
+    return directory
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seconds", type=float, default=120.0)
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--height", type=int, default=360)
+    p.add_argument("--fps", type=int, default=30)
+    p.add_argument("--sample_fps", type=float, default=2.0)
+    args = p.parse_args()
+
+    from sgvs_jax.clip_features import ClipEncoder
+    from sgvs_jax.data.kts import segment_features
+    from sgvs_jax.data.synthetic_video import make_scene_video
+    from sgvs_jax.video_io import sample_frames, write_selected_frames
+
+    work = tempfile.mkdtemp(prefix="summarize_speed_")
+    try:
+        video = os.path.join(work, "video.mp4")
+        n_scenes = max(1, int(args.seconds // 4))
+        rng = np.random.default_rng(0)
+        secs = rng.uniform(2.0, 6.0, n_scenes)
+        secs *= args.seconds / secs.sum()
+        make_scene_video(video, tuple(secs), fps=args.fps, width=args.width, height=args.height)
+        t0 = time.perf_counter()
+        encoder = ClipEncoder(build_b32(os.path.join(work, "clip")))
+        load = time.perf_counter() - t0
+        times = {}
+        t0 = time.perf_counter()
+        sampled = sample_frames(video, args.sample_fps, encoder.image_size)
+        times["decode + sample + resize"] = time.perf_counter() - t0
+        encoder.encode_images(sampled.frames[:1])  # compile once
+        t0 = time.perf_counter()
+        feats = encoder.encode_images(sampled.frames)
+        times["CLIP image features"] = time.perf_counter() - t0
+        encoder.encode_text("warm up")
+        t0 = time.perf_counter()
+        encoder.encode_text("a video of coloured scenes")
+        times["CLIP text features"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        shots = segment_features(feats, mean_shot_steps=4.0 * args.sample_fps)
+        times["KTS"] = time.perf_counter() - t0
+        keep = np.zeros(sampled.n_frames, bool)
+        keep[: int(0.15 * sampled.n_frames)] = True
+        t0 = time.perf_counter()
+        write_selected_frames(video, os.path.join(work, "summary.mp4"), keep)
+        times["write 15 % summary (decode all + H.264)"] = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    total = sum(times.values())
+    print(f"video: {args.seconds:.0f} s, {args.width}x{args.height} @ {args.fps} fps = {sampled.n_frames} frames; "
+          f"{len(sampled.picks)} steps at {args.sample_fps} fps; {len(shots)} KTS shots")
+    print(f"CLIP: random ViT-B/32-sized FlaxCLIPModel ({encoder.dim}-d), load {load:.1f} s (not counted)")
+    for k, v in times.items():
+        print(f"  {k:<42} {v:7.2f} s")
+    print(f"  {'total':<42} {total:7.2f} s  = {total / args.seconds:.3f} x real time")
+    prov = provenance()
+    print(json.dumps({"packages": prov["packages"], "platform": prov["platform"],
+                      "jax_devices": prov.get("jax_devices")}))
+
+
+if __name__ == "__main__":
+    main()

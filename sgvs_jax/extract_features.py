@@ -1,0 +1,153 @@
+r"""Community-format h5 (plus CLIP keys) for a folder of one's own videos, to train on.
+
+    python -m sgvs_jax.extract_features --videos DIR --clip_model CLIP_DIR --out my_videos.h5 \
+        [--fps 2] [--titles titles.json] [--n_splits 5]
+
+Writes ``my_videos.h5`` (groups ``video_1`` ... in sorted file-name order, with
+``video_name``; see sgvs_jax.data.from_video for the keys) and
+``my_videos_splits.json`` (``n_splits`` random folds over the keys).  The videos
+have no annotations, so ``user_summary``/``gtscore`` are zeros and the F1 / tau
+printed while training on them are not meaningful.  How the features were made
+(CLIP model, sampling rate, KTS) is stored in the file's root attribute
+``sgvs_jax_extraction``; ``sgvs_jax.summarize`` reads it back.  Then train:
+
+    python -m sgvs_jax.main --config configs/clip_h5.py --config.data.h5_path=my_videos.h5 \
+        --config.data.split_path=my_videos_splits.json --workdir runs/my_videos
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Optional, Sequence
+
+import numpy as np
+
+from sgvs_jax.data.from_video import DEFAULTS, EXTRACTION_ATTR, video_from_file
+from sgvs_jax.data.h5io import write_h5
+from sgvs_jax.provenance import provenance
+
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mkv", ".mov", ".avi", ".webm", ".mpg", ".mpeg", ".flv", ".wmv", ".ts")
+
+
+def list_videos(path: str) -> list[str]:
+    """A video file, or the video files of a folder (sorted by name)."""
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    files = sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(VIDEO_EXTENSIONS))
+    if not files:
+        raise FileNotFoundError(f"{path}: no video files ({', '.join(VIDEO_EXTENSIONS)})")
+    return files
+
+
+def make_folds(keys: Sequence[str], n_splits: int, seed: int = 0) -> list[dict]:
+    """``n_splits`` random folds (at most one per video): each fold is a test set once."""
+    if len(keys) < 2:
+        raise ValueError(f"splits need at least 2 videos, got {len(keys)}")
+    k = min(n_splits, len(keys))
+    order = np.random.default_rng(seed).permutation(len(keys))
+    folds = np.array_split(order, k)
+    return [{"train_keys": [keys[i] for i in sorted(np.concatenate(folds[:j] + folds[j + 1:]))],
+             "test_keys": [keys[i] for i in sorted(f)]} for j, f in enumerate(folds)]
+
+
+def extract_features(videos: str, out: str, clip_model: str, sample_fps: float = 2.0,
+                     titles: Optional[dict] = None, n_splits: int = 5, seed: int = 0,
+                     kts_mean_shot_seconds: Optional[float] = DEFAULTS["kts_mean_shot_seconds"],
+                     max_text_tokens: int = DEFAULTS["max_text_tokens"],
+                     skip_bad: bool = False, splits_out: Optional[str] = None) -> dict:
+    """Extracts every video of ``videos`` and writes ``out`` (+ its split file).
+
+    Returns:
+      {'h5': path, 'splits': path or None, 'videos': {key: file name}, 'skipped': {file: error}}.
+    """
+    from sgvs_jax.clip_features import ClipEncoder
+    from sgvs_jax.video_io import VideoError
+
+    files = list_videos(videos)
+    encoder = ClipEncoder(clip_model)
+    titles = titles or {}
+    records, skipped = {}, {}
+    for path in files:
+        name = os.path.basename(path)
+        title = titles.get(name, titles.get(os.path.splitext(name)[0]))
+        key = f"video_{len(records) + 1}"
+        t0 = time.time()
+        try:
+            video, sampled = video_from_file(path, encoder, key=key, sample_fps=sample_fps, title=title,
+                                             max_text_tokens=max_text_tokens,
+                                             kts_mean_shot_seconds=kts_mean_shot_seconds,
+                                             kts_vmax=DEFAULTS["kts_vmax"])
+        except VideoError as e:
+            if not skip_bad:
+                raise
+            skipped[path] = str(e)
+            print(f"skipped {e}", file=sys.stderr, flush=True)
+            continue
+        records[key] = video
+        print(f"{key} {name}: {video.n_frames} frames, {video.length} steps, "
+              f"{len(video.change_points)} shots ({time.time() - t0:.1f} s)", flush=True)
+    if not records:
+        raise ValueError(f"{videos}: no video could be read")
+    settings = {**encoder.describe(), "sample_fps": sample_fps, "kts_mean_shot_seconds": kts_mean_shot_seconds,
+                "kts_vmax": DEFAULTS["kts_vmax"], "max_text_tokens": max_text_tokens}
+    write_h5(out, records, attrs={EXTRACTION_ATTR: settings, "sgvs_jax_provenance": provenance()})
+    result = {"h5": out, "splits": None, "videos": {k: v.name for k, v in records.items()}, "skipped": skipped}
+    if len(records) >= 2:
+        splits_out = splits_out or os.path.splitext(out)[0] + "_splits.json"
+        folds = make_folds(list(records), n_splits, seed)
+        tmp = splits_out + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(folds, f, indent=1)
+        os.replace(tmp, splits_out)
+        result["splits"] = splits_out
+    return result
+
+
+def main(argv):
+    from absl import flags, logging
+    del argv
+    FLAGS = flags.FLAGS
+    logging.set_verbosity(logging.WARNING)
+    titles = None
+    try:
+        if FLAGS.titles:
+            with open(FLAGS.titles) as f:
+                titles = json.load(f)
+            if not isinstance(titles, dict):
+                raise ValueError(f"{FLAGS.titles}: expected a JSON object {{file name: title}}")
+        r = extract_features(FLAGS.videos, FLAGS.out, FLAGS.clip_model, FLAGS.fps, titles, FLAGS.n_splits,
+                             FLAGS.seed, FLAGS.kts_mean_shot_seconds, FLAGS.max_text_tokens, FLAGS.skip_bad)
+    except (ValueError, RuntimeError, OSError) as e:  # VideoError, ClipError, DataError, missing files
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    print(f"wrote {r['h5']} ({len(r['videos'])} videos)" + (f" and {r['splits']}" if r["splits"] else
+                                                           " (one video: no split file)"))
+    if r["skipped"]:
+        print(f"skipped {len(r['skipped'])} unreadable file(s)")
+
+
+def define_flags():
+    from absl import flags
+    flags.DEFINE_string("videos", None, "a folder of videos (or one video file)", required=True)
+    flags.DEFINE_string("out", None, "h5 file to write", required=True)
+    flags.DEFINE_string("clip_model", None, "Flax CLIP directory (save_pretrained layout) or hub name",
+                        required=True)
+    flags.DEFINE_float("fps", DEFAULTS["sample_fps"], "frames sampled per second")
+    flags.DEFINE_string("titles", None, "JSON {file name or stem: title} (default: titles from file names)")
+    flags.DEFINE_integer("n_splits", 5, "folds in the split file")
+    flags.DEFINE_integer("seed", 0, "seed of the folds")
+    flags.DEFINE_float("kts_mean_shot_seconds", DEFAULTS["kts_mean_shot_seconds"],
+                       "mean shot length for KTS; 0: KTS chooses the number of shots (cpd_auto)")
+    flags.DEFINE_integer("max_text_tokens", DEFAULTS["max_text_tokens"], "title tokens kept")
+    flags.DEFINE_bool("skip_bad", False, "skip unreadable videos instead of stopping")
+
+
+if __name__ == "__main__":
+    from absl import app
+    define_flags()
+    app.run(main)

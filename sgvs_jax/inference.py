@@ -1,0 +1,105 @@
+"""A trained run as a scorer: config from ``results.json``, parameters from the
+orbax checkpoint of one split, the selector's scores for any video record."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+
+import jax
+import ml_collections
+import numpy as np
+
+from sgvs_jax.checkpointing import Checkpointer, CheckpointError
+from sgvs_jax.data.batching import bucket_lengths_for, bucket_of, make_batch
+from sgvs_jax.data.video import Video
+from sgvs_jax.train import batch_kwargs, build_model
+from sgvs_jax.train_steps import init_state, make_optimizers, make_predict
+
+
+def read_run_config(run_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
+    """(config, results) of a run folder written by ``sgvs_jax.main``."""
+    path = os.path.join(run_dir, "results.json")
+    if not os.path.isdir(run_dir):
+        raise CheckpointError(f"{run_dir}: run folder not found")
+    if not os.path.exists(path):
+        raise CheckpointError(f"{path}: not found; is {run_dir} a --workdir of sgvs_jax.main "
+                              "with at least one finished split?")
+    try:
+        with open(path) as f:
+            results = json.load(f)
+        config = ml_collections.ConfigDict(results["provenance"]["config"])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path}: unreadable or has no provenance.config ({e})") from e
+    return config, results
+
+
+class Scorer:
+    """Scores videos with the selector of one split's latest checkpoint.
+
+    Attributes:
+      config: the run's config.
+      split, epoch: which checkpoint was loaded.
+      checkpoint: its folder.
+      feature_dim: visual feature size the model expects.
+    """
+
+    def __init__(self, run_dir: str, feature_dim: int, semantic_dim: int, split: Optional[int] = None):
+        self.config, results = read_run_config(run_dir)
+        done = sorted(int(k) for k in results.get("splits", {}))
+        if split is None:
+            if not done:
+                raise CheckpointError(f"{run_dir}/results.json lists no finished split")
+            split = done[0]
+        directory = os.path.join(run_dir, f"split_{split}", "checkpoints")
+        if not os.path.isdir(directory):
+            raise CheckpointError(f"{directory}: no checkpoints for split {split} "
+                                  f"(finished splits: {done})")
+        self.split, self.checkpoint, self.feature_dim = split, directory, feature_dim
+        self.model = build_model(self.config, feature_dim)
+        self.batch_kwargs = batch_kwargs(self.config)
+        self.min_bucket = int(self.config.data.min_bucket)
+        probe = self._batch(_probe_video(feature_dim, semantic_dim), 8)
+        txs = make_optimizers(self.config.optim)
+        target = jax.eval_shape(lambda: init_state(self.model, txs, jax.random.PRNGKey(0), probe,
+                                                   self.config.train.sigma))
+        ckpt = Checkpointer(directory, keep=int(self.config.checkpoint.keep))
+        try:
+            step = ckpt.latest_step()
+            if step is None:
+                raise CheckpointError(f"{directory}: holds no complete checkpoint")
+            try:
+                state, _ = ckpt.restore(step, target)
+            except CheckpointError as e:
+                raise CheckpointError(
+                    f"{e}. This run was trained on '{results.get('data')}'; the video's features have "
+                    f"dimension {feature_dim} (semantic {semantic_dim}): score with the feature "
+                    "extractor the run was trained on (see sgvs_jax.extract_features)") from e
+        finally:
+            ckpt.close()
+        self.epoch = int(step)
+        self.params = jax.device_get(state["params"])
+        self._predict = jax.jit(make_predict(self.model))
+
+    def _batch(self, video: Video, bucket: int) -> dict:
+        return make_batch([video], bucket, 1, **self.batch_kwargs)
+
+    def scores(self, video: Video) -> np.ndarray:
+        """(T,) importance in [0, 1] of the video's steps (padded to a power-of-two bucket)."""
+        buckets = bucket_lengths_for([video.length], self.min_bucket)
+        batch = self._batch(video, bucket_of(video.length, buckets))
+        out = np.asarray(self._predict(self.params, batch))[0, :video.length]
+        if not np.all(np.isfinite(out)):
+            raise FloatingPointError(f"{self.checkpoint}: scores of '{video.key}' are not finite")
+        return out.astype(np.float64)
+
+
+def _probe_video(feature_dim: int, semantic_dim: int) -> Video:
+    """A minimal record with the right shapes, to build the checkpoint's target tree."""
+    return Video(key="probe", features=np.zeros((2, feature_dim), np.float32), picks=np.array([0, 1]),
+                 n_frames=2, change_points=np.array([[0, 1]]), n_frame_per_seg=np.array([2]),
+                 user_summary=np.zeros((1, 2), np.float32), gtscore=np.zeros(2, np.float32),
+                 text_tokens=np.zeros((1, semantic_dim), np.float32),
+                 text_pooled=np.zeros((semantic_dim,), np.float32),
+                 clip_frames=np.zeros((2, semantic_dim), np.float32))

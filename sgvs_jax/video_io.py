@@ -1,0 +1,219 @@
+"""Reading and writing video files with PyAV (the optional ``[video]`` extra).
+
+Frames are counted in decode order; the frame index is what ``picks``,
+``change_points`` and ``n_frames`` refer to, as in the community h5 files.
+Errors name the file: a missing file, a file that is not a video, a video
+stream that yields no frame or whose codec cannot be decoded raise
+:class:`VideoError`.  Output files are written under a temporary name in the
+target folder and renamed when complete, so a failure never leaves a partial
+file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fractions
+import os
+import tempfile
+from typing import Iterator, Optional
+
+import numpy as np
+
+from sgvs_jax import require_extra
+
+
+class VideoError(ValueError):
+    """A video file that cannot be used; the message names the file."""
+
+
+def _av():
+    return require_extra("av", "reading and writing videos")
+
+
+@contextlib.contextmanager
+def open_video(path: str):
+    """Opens ``path`` for reading; yields ``(container, video_stream)``."""
+    av = _av()
+    if not os.path.isfile(path):
+        raise VideoError(f"{path}: file not found")
+    try:
+        container = av.open(path, "r")
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise VideoError(f"{path}: not a readable video file ({type(e).__name__}: {e})") from e
+    try:
+        if not container.streams.video:
+            raise VideoError(f"{path}: has no video stream (streams: "
+                             f"{[s.type for s in container.streams] or 'none'})")
+        stream = container.streams.video[0]
+        if stream.codec_context is None or stream.codec_context.name is None:
+            raise VideoError(f"{path}: video stream has no decodable codec")
+        stream.thread_type = "AUTO"
+        yield container, stream
+    finally:
+        container.close()
+
+
+def frame_rate(stream) -> fractions.Fraction:
+    """The stream's average frame rate (falls back to its base rate, then 25)."""
+    for rate in (stream.average_rate, stream.base_rate, stream.guessed_rate):
+        if rate is not None and rate > 0:
+            return fractions.Fraction(rate)
+    return fractions.Fraction(25)
+
+
+def decode_frames(path: str) -> Iterator[tuple[int, float, "object"]]:
+    """Yields ``(index, seconds, av.VideoFrame)`` for every frame of ``path``.
+
+    Raises VideoError if the codec fails midway or the stream has no frame.
+    """
+    av = _av()
+    with open_video(path) as (container, stream):
+        rate = frame_rate(stream)
+        index = -1
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                t = float(frame.time) if frame.time is not None else index / float(rate)
+                yield index, t, frame
+        except av.error.FFmpegError as e:
+            where = f"frame {index + 1}" if index >= 0 else "the first frame"
+            raise VideoError(f"{path}: cannot decode {where} with codec "
+                             f"'{stream.codec_context.name}' ({type(e).__name__}: {e})") from e
+        if index < 0:
+            raise VideoError(f"{path}: video stream '{stream.codec_context.name}' has no decodable frames")
+
+
+def _resize_crop(frame, size: Optional[int]) -> np.ndarray:
+    """RGB uint8 (H, W, 3); with ``size``, shorter side resized to it (bicubic) and centre-cropped."""
+    if size is None:
+        return frame.to_ndarray(format="rgb24")
+    w, h = frame.width, frame.height
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    rgb = frame.reformat(width=nw, height=nh, format="rgb24", interpolation="BICUBIC").to_ndarray()
+    top, left = (nh - size) // 2, (nw - size) // 2
+    return rgb[top:top + size, left:left + size]
+
+
+@dataclasses.dataclass
+class SampledVideo:
+    """Frames sampled at a fixed rate.
+
+    Attributes:
+      frames: (T, S, S, 3) uint8 (or (T, H, W, 3) without resizing).
+      picks: (T,) decode-order index of each sampled frame.
+      times: (T,) seconds of each sampled frame.
+      n_frames: frames in the whole video.
+      fps: the video's frame rate.
+      width, height: the video's frame size.
+    """
+
+    frames: np.ndarray
+    picks: np.ndarray
+    times: np.ndarray
+    n_frames: int
+    fps: float
+    width: int
+    height: int
+
+    @property
+    def duration(self) -> float:
+        return self.n_frames / self.fps
+
+
+def sample_frames(path: str, sample_fps: float = 2.0, size: Optional[int] = None) -> SampledVideo:
+    """Decodes ``path`` and keeps the first frame of every ``1 / sample_fps`` seconds.
+
+    Args:
+      path: the video file.
+      sample_fps: sampling rate in frames per second (<= 0: every frame).
+      size: resize the shorter side to ``size`` and centre-crop to a square
+        (CLIP's preprocessing); None keeps the full frame.
+    """
+    frames, picks, times = [], [], []
+    last_slot = None
+    n, width, height = 0, 0, 0
+    with open_video(path) as (_, stream):
+        fps = float(frame_rate(stream))
+    for index, t, frame in decode_frames(path):
+        n = index + 1
+        width, height = frame.width, frame.height
+        slot = index if sample_fps <= 0 else int(np.floor(max(t, 0.0) * sample_fps + 1e-6))
+        if last_slot is None or slot > last_slot:
+            last_slot = slot
+            frames.append(_resize_crop(frame, size))
+            picks.append(index)
+            times.append(t)
+    return SampledVideo(frames=np.stack(frames), picks=np.asarray(picks, np.int64),
+                        times=np.asarray(times, np.float64), n_frames=n, fps=fps, width=width, height=height)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str):
+    """Yields a temporary path beside ``path`` (same extension); renamed to ``path``
+    on success, removed on any error."""
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    if not os.path.isdir(directory):
+        raise VideoError(f"{path}: output folder {directory} does not exist")
+    suffix = os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".partial" + suffix,
+                               dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_selected_frames(src: str, dst: str, keep: np.ndarray, codec: str = "libx264",
+                          crf: int = 23) -> dict:
+    """Writes the frames of ``src`` with ``keep[index]`` true to ``dst``, in order,
+    at the source frame rate (video only; audio is not copied).
+
+    The container format follows ``dst``'s extension (``.mp4``, ``.mkv`` ...).  The
+    output is written atomically (see :func:`atomic_output`).
+
+    Returns:
+      dict with ``frames`` written, ``fps`` and ``seconds``.
+    """
+    av = _av()
+    keep = np.asarray(keep, bool)
+    if keep.ndim != 1:
+        raise ValueError(f"keep must be a 1-D frame mask, got shape {keep.shape}")
+    if not keep.any():
+        raise ValueError("no frame selected: nothing to write")
+    with open_video(src) as (_, stream):
+        rate = frame_rate(stream)
+        width, height = stream.codec_context.width, stream.codec_context.height
+    width, height = width - width % 2, height - height % 2  # yuv420p needs even sizes
+    written = 0
+    with atomic_output(dst) as tmp:
+        fmt = os.path.splitext(dst)[1].lstrip(".").lower() or "mp4"
+        fmt = {"mkv": "matroska", "m4v": "mp4"}.get(fmt, fmt)
+        try:
+            out = av.open(tmp, "w", format=fmt)
+        except (av.error.FFmpegError, ValueError) as e:
+            raise VideoError(f"{dst}: cannot write this container format ({e})") from e
+        with out:
+            ostream = out.add_stream(codec, rate=rate)
+            ostream.width, ostream.height, ostream.pix_fmt = width, height, "yuv420p"
+            if codec == "libx264":
+                ostream.options = {"crf": str(crf)}
+            n_seen = 0
+            for index, _, frame in decode_frames(src):
+                n_seen = index + 1
+                if index >= len(keep) or not keep[index]:
+                    continue
+                f = frame.reformat(width=width, height=height, format="yuv420p")
+                f.pts, f.time_base = written, fractions.Fraction(1) / rate
+                for packet in ostream.encode(f):
+                    out.mux(packet)
+                written += 1
+            for packet in ostream.encode(None):
+                out.mux(packet)
+        if n_seen != len(keep):
+            raise VideoError(f"{src}: decoded {n_seen} frames, but the summary covers {len(keep)}")
+    return {"frames": written, "fps": float(rate), "seconds": written / float(rate)}
