@@ -5,7 +5,8 @@ here; the cost depends on the architecture, not on the values).
     python benchmarks/summarize_speed.py [--seconds 120] [--width 640] [--height 360] [--fps 30]
 
 Prints decode+sample, CLIP image features, CLIP text, KTS and summary-writing
-times and the whole as a multiple of real time.  The selector's scoring is
+times and the whole as a multiple of real time.  ``--clip_only N`` times just the
+CLIP image features of N random 224x224 frames (no PyAV needed; for accelerators).  The selector's scoring is
 timed by benchmarks/train_speed.py's predict figures (milliseconds per video).
 """
 
@@ -35,6 +36,33 @@ def build_b32(directory: str) -> str:
     return directory
 
 
+def clip_only(n_frames: int):
+    import jax
+
+    from sgvs_jax.clip_features import ClipEncoder
+
+    work = tempfile.mkdtemp(prefix="clip_speed_")
+    try:
+        encoder = ClipEncoder(build_b32(os.path.join(work, "clip")))
+        frames = np.random.default_rng(0).integers(0, 256, (n_frames, encoder.image_size, encoder.image_size, 3),
+                                                   dtype=np.uint8)
+        t0 = time.perf_counter()
+        encoder.encode_images(frames[:1])
+        compile_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        encoder.encode_images(frames)
+        sec = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"CLIP image features on {jax.devices()[0].platform}: {n_frames} frames of "
+          f"{encoder.image_size}x{encoder.image_size} in {sec:.2f} s = {n_frames / sec:.0f} frames/s "
+          f"(first batch incl. compile {compile_s:.1f} s) = {n_frames / sec / 2:.0f} s of video "
+          f"per second at 2 fps")
+    prov = provenance()
+    print(json.dumps({"packages": prov["packages"], "platform": prov["platform"],
+                      "jax_devices": prov.get("jax_devices")}))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seconds", type=float, default=120.0)
@@ -42,7 +70,10 @@ def main():
     p.add_argument("--height", type=int, default=360)
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--sample_fps", type=float, default=2.0)
+    p.add_argument("--clip_only", type=int, default=0, help="time CLIP image features of N random frames only")
     args = p.parse_args()
+    if args.clip_only:
+        return clip_only(args.clip_only)
 
     from sgvs_jax.clip_features import ClipEncoder
     from sgvs_jax.data.kts import segment_features

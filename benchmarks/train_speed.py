@@ -6,7 +6,9 @@ Data: 25 synthetic videos, 100..800 steps, 1024-d features (seeded), trained wit
 configs/summe_h5.py (visual only, as the community SumMe file has no CLIP
 features) on the training keys of split 0.  Prints:
   * parameters, training steps (sum of training video lengths), buckets;
-  * compile time (XLA backend compile, from jax.monitoring) and the warm-up epoch;
+  * start-up: the parallel ahead-of-time compile of every bucket (train.precompile;
+    --override train.precompile=False compiles bucket by bucket as batches come)
+    and the warm-up epoch, with XLA compile seconds (from jax.monitoring);
   * seconds per epoch and steps (video frames) per second over --epochs epochs;
   * peak RSS; distinct jit compilations after the warm-up and at the end;
   * M members (seeds / sigma values) trained in one vmapped computation: time
@@ -39,13 +41,28 @@ from sgvs_jax.train_steps import init_member_states, init_state, make_multi_trai
 COMPILE_SECONDS = []
 
 
+START = time.time()
+LOG_COMPILES = False
+
+
 def _on_duration(event: str, duration: float, **_):
     if event == "/jax/core/compile/backend_compile_duration":
         COMPILE_SECONDS.append(duration)
+        if LOG_COMPILES and duration >= 0.5:
+            print(f"  [{time.time() - START:6.1f} s] XLA compile {duration:.1f} s", flush=True)
 
 
 def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
+def peak_memory() -> str:
+    """Host peak RSS, plus the accelerator's peak allocation where it reports one."""
+    text = f"peak RSS {peak_rss_gib():.2f} GiB"
+    stats = jax.devices()[0].memory_stats() if jax.devices()[0].platform != "cpu" else None
+    if stats and "peak_bytes_in_use" in stats:
+        text += f", {jax.devices()[0].platform} peak {stats['peak_bytes_in_use'] / 2 ** 30:.2f} GiB"
+    return text
 
 
 def summe_shaped(seed: int):
@@ -84,9 +101,14 @@ def main():
     p.add_argument("--member_batches", type=int, default=2)
     p.add_argument("--lengths", type=int, nargs="*", default=[100, 200, 400, 800, 1600, 3200])
     p.add_argument("--local_block", type=int, default=128)
+    p.add_argument("--blocks", type=int, nargs="*", default=None,
+                   help="attention blocks for the per-length figures (default: 0 = full and --local_block)")
+    p.add_argument("--log_compiles", action="store_true", help="print each XLA compile of 0.5 s or more as it happens")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--override", nargs="*", default=[], help="config overrides a.b=value")
     args = p.parse_args()
+    global LOG_COMPILES
+    LOG_COMPILES = args.log_compiles
     jax.monitoring.register_event_duration_secs_listener(_on_duration)
 
     cfg = summe_h5.get_config()
@@ -109,64 +131,72 @@ def main():
           f"(d_model {cfg.model.d_model}, mlp {cfg.model.mlp_dim}, fssa {cfg.model.use_fssa})")
     print(f"data: {len(train_videos)} training videos, {n_train_steps} steps, buckets {list(trainer.buckets)}, "
           f"batch {cfg.train.batch_size}")
+    print(f"setup (imports, data, init): {time.time() - START:.1f} s", flush=True)
 
-    t = time.time()
-    state, _ = run_epoch(trainer, state, train_videos, 0)
-    warm = time.time() - t
-    compiled_after_warmup = trainer.compilations()
-    compile_s = sum(COMPILE_SECONDS)
-    print(f"warm-up epoch: {warm:.1f} s, of which XLA compile {compile_s:.1f} s "
-          f"({compiled_after_warmup} compilations)")
-    times = []
-    for e in range(args.epochs):
+    if args.epochs > 0:  # --epochs 0: only the per-length figures
         t = time.time()
-        state, n = run_epoch(trainer, state, train_videos, e + 1)
-        times.append(time.time() - t)
-    sec = float(np.mean(times))
-    print(f"epoch: {sec:.2f} s (min {min(times):.2f}, {args.epochs} epochs)  {n / sec:.0f} steps/s  "
-          f"{run_epoch.updates} updates/epoch")
-    print(f"jit compilations: {compiled_after_warmup} after warm-up, {trainer.compilations()} at end "
-          f"({'no recompilation' if trainer.compilations() == compiled_after_warmup else 'RECOMPILED'})")
-    print(f"peak RSS: {peak_rss_gib():.2f} GiB")
-    del state
-
-    if args.members:
-        print("\nmembers trained in one vmapped computation (same split and batches, different seeds)")
-        model, txs = trainer.model, trainer.txs
-        multi = jax.jit(make_multi_train_step(model, txs, cfg.train), static_argnums=3, donate_argnums=0)
-        batches = list(iterate_batches(train_videos, cfg.train.batch_size, trainer.buckets,
-                                       np.random.default_rng(0), **trainer.batch_kwargs))
-        # Time on batches of the most common bucket only (one compilation per M), then
-        # scale by the single-member time ratio of the whole epoch to those batches.
-        lengths = [b["features"].shape[1] for _, b in batches]
-        common = max(set(lengths), key=lengths.count)
-        sub = [x for x in batches if x[1]["features"].shape[1] == common][:args.member_batches]
-        single_sub = None
-        for m in args.members:
-            rngs = jax.vmap(jax.random.PRNGKey)(np.arange(m))
-            states = init_member_states(model, txs, rngs, sub[0][1], [cfg.train.sigma] * m)
-            for _, b in sub:  # compile every bucket used
-                states, _ = multi(states, b, rngs, True)
-            jax.block_until_ready(states)
+        if cfg.train.precompile:
+            info = trainer.precompile(state, train_videos, [], (True,))
+            print(f"precompile: {info['programs']} programs (buckets {info['buckets']}) in {info['seconds']:.1f} s "
+                  f"wall, {sum(COMPILE_SECONDS):.1f} s of XLA compile summed over threads", flush=True)
+        state, _ = run_epoch(trainer, state, train_videos, 0)
+        warm = time.time() - t
+        compiled_after_warmup = trainer.compilations()
+        compile_s = sum(COMPILE_SECONDS)
+        print(f"start-up (precompile + warm-up epoch): {warm:.1f} s; XLA compile summed {compile_s:.1f} s "
+              f"({compiled_after_warmup} compilations; train.precompile={cfg.train.precompile})")
+        times = []
+        for e in range(args.epochs):
             t = time.time()
-            for _, b in sub:
-                states, _ = multi(states, b, rngs, True)
-            jax.block_until_ready(states)
-            per_batch = (time.time() - t) / len(sub)
-            if single_sub is None:
-                single_sub = per_batch / m  # per-member cost of the first M (1 by default)
-            epoch = sec * per_batch / single_sub  # the measured 1-member epoch, scaled
-            print(f"  M={m}: {per_batch:6.2f} s per update on bucket {common} ({per_batch / m:.2f} s per member); "
-                  f"epoch ~{epoch:6.1f} s, {m * 3600 / epoch:6.0f} seed-epochs/hour, "
-                  f"peak RSS {peak_rss_gib():.2f} GiB", flush=True)
-            del states
+            state, n = run_epoch(trainer, state, train_videos, e + 1)
+            times.append(time.time() - t)
+        sec = float(np.mean(times))
+        print(f"epoch: {sec:.2f} s (min {min(times):.2f}, {args.epochs} epochs)  {n / sec:.0f} steps/s  "
+              f"{run_epoch.updates} updates/epoch")
+        print(f"jit compilations: {compiled_after_warmup} after warm-up, {trainer.compilations()} at end "
+              f"({'no recompilation' if trainer.compilations() == compiled_after_warmup else 'RECOMPILED'})")
+        print(peak_memory())
+        del state
+
+        if args.members:
+            print("\nmembers trained in one vmapped computation (same split and batches, different seeds)")
+            model, txs = trainer.model, trainer.txs
+            multi = jax.jit(make_multi_train_step(model, txs, cfg.train), static_argnums=3, donate_argnums=0)
+            batches = list(iterate_batches(train_videos, cfg.train.batch_size, trainer.buckets,
+                                           np.random.default_rng(0), **trainer.batch_kwargs))
+            # Time on batches of the most common bucket only (one compilation per M), then
+            # scale by the single-member time ratio of the whole epoch to those batches.
+            lengths = [b["features"].shape[1] for _, b in batches]
+            common = max(set(lengths), key=lengths.count)
+            sub = [x for x in batches if x[1]["features"].shape[1] == common][:args.member_batches]
+            single_sub = None
+            for m in args.members:
+                rngs = jax.vmap(jax.random.PRNGKey)(np.arange(m))
+                states = init_member_states(model, txs, rngs, sub[0][1], [cfg.train.sigma] * m)
+                for _, b in sub:  # compile every bucket used
+                    states, _ = multi(states, b, rngs, True)
+                jax.block_until_ready(states)
+                t = time.time()
+                for _, b in sub:
+                    states, _ = multi(states, b, rngs, True)
+                jax.block_until_ready(states)
+                per_batch = (time.time() - t) / len(sub)
+                if single_sub is None:
+                    single_sub = per_batch / m  # per-member cost of the first M (1 by default)
+                epoch = sec * per_batch / single_sub  # the measured 1-member epoch, scaled
+                print(f"  M={m}: {per_batch:6.2f} s per update on bucket {common} ({per_batch / m:.2f} s per member); "
+                      f"epoch ~{epoch:6.1f} s, {m * 3600 / epoch:6.0f} seed-epochs/hour, "
+                      f"{peak_memory()}", flush=True)
+                del states
 
     if args.lengths:
-        print(f"\nper-step cost vs video length (batch 1, one full SGVS update; local block {args.local_block})")
-        print(f"{'T':>6} {'full s/step':>12} {'full temp GiB':>14} {'local s/step':>13} {'local temp GiB':>15}")
+        blocks = (0, args.local_block) if args.blocks is None else tuple(args.blocks)
+        print(f"\nper-step cost vs video length (batch 1, one full SGVS update; attention block 0 = full)")
+        print(f"{'T':>6} " + " ".join(f"{'block ' + str(b) + ': compile s':>20} {'s/step':>8} {'temp GiB':>9}"
+                                      for b in blocks))
         for T in args.lengths:
             row = [f"{T:>6}"]
-            for block in (0, args.local_block):
+            for block in blocks:
                 c = cfg.copy_and_resolve_references()
                 c.model.attention_block = block
                 model = build_model(c, 1024)
@@ -176,7 +206,9 @@ def main():
                 st = init_state(model, txs, jax.random.PRNGKey(0), batch, c.train.sigma)
                 step = jax.jit(make_train_step(model, txs, c.train), static_argnums=3)
                 try:
+                    t = time.time()
                     compiled = step.lower(st, batch, jax.random.PRNGKey(0), True).compile()
+                    compile_s = time.time() - t
                     mem = compiled.memory_analysis()
                     temp = getattr(mem, "temp_size_in_bytes", float("nan")) / 2 ** 30 if mem else float("nan")
                     st, _ = compiled(st, batch, jax.random.PRNGKey(0))
@@ -186,11 +218,11 @@ def main():
                     for _ in range(reps):
                         st, _ = compiled(st, batch, jax.random.PRNGKey(0))
                     jax.block_until_ready(st)
-                    row += [f"{(time.time() - t) / reps:12.3f}", f"{temp:14.2f}"]
+                    row += [f"{compile_s:20.1f}", f"{(time.time() - t) / reps:8.3f}", f"{temp:9.2f}"]
                 except Exception as e:  # out of memory at long T with full attention
-                    row += [f"{'failed':>12}", f"{type(e).__name__[:14]:>14}"]
+                    row += [f"{'failed':>20}", f"{type(e).__name__[:8]:>8}", f"{'':>9}"]
             print(" ".join(row), flush=True)
-        print(f"peak RSS: {peak_rss_gib():.2f} GiB")
+        print(peak_memory())
 
 
 if __name__ == "__main__":

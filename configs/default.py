@@ -54,6 +54,7 @@ def get_config():
     c.train.gan_weight = 1.0
     c.train.uniform_fake = True  # random-score reconstructions as extra fakes (SUM-GAN)
     c.train.fuse_stages = True  # one jitted function for the three stages (else one per stage)
+    c.train.precompile = True  # compile every bucket's programs in parallel threads before training
 
     c.optim = ml_collections.ConfigDict()
     c.optim.lr_stage1 = 1e-4

@@ -147,3 +147,47 @@ def test_community_h5_source_visual_only(tmp_path):
     cfg.model.use_fssa = True  # FSSA without semantic features is a config error, said clearly
     with pytest.raises(ValueError, match="use_fssa=True needs a token source"):
         train.train_and_evaluate(cfg, str(tmp_path / "run2"))
+
+
+@pytest.mark.parametrize("fuse_stages", [True, False])
+def test_precompile_leaves_nothing_to_compile(fuse_stages):
+    """Trainer.precompile compiles every bucket's update (both discriminator
+    settings) and scorer in parallel; training and scoring then compile none."""
+    import jax
+
+    from sgvs_jax.data import iterate_batches, load_dataset
+    from sgvs_jax.data.batching import bucket_of
+
+    cfg = tiny_config(fuse_stages=fuse_stages)
+    cfg.data.min_bucket = 32  # steps 40..100: buckets 64 and 128
+    videos, splits, _ = load_dataset(cfg.data)
+    trainer = train.Trainer(cfg, videos)
+    train_videos = [videos[k] for k in splits[0]["train_keys"]]
+    test_videos = [videos[k] for k in splits[0]["test_keys"]]
+    state = trainer.sharder.state(trainer.init_state(jax.random.PRNGKey(0), train_videos[0]))
+    info = trainer.precompile(state, train_videos, test_videos, (False, True))
+    train_buckets = {bucket_of(v.length, trainer.buckets) for v in train_videos}
+    test_buckets = {bucket_of(v.length, trainer.buckets) for v in test_videos}
+    assert train_buckets == {64, 128} and info["buckets"] == [64, 128]
+    # per train bucket: one fused program per discriminator setting, or the three stage programs
+    # (stages 1-2 serve both settings); plus the scorer per test bucket
+    per_bucket = 2 if fuse_stages else 3
+    assert info["programs"] == per_bucket * len(train_buckets) + len(test_buckets)
+    rngs = [jax.random.PRNGKey(i) for i in range(2)]
+    compiled = []
+
+    def listener(event, duration, fun_name="", **_):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(fun_name)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        for flag, rng in zip((False, True), rngs):
+            for _, batch in iterate_batches(train_videos, cfg.train.batch_size, trainer.buckets, None,
+                                            **trainer.batch_kwargs):
+                state, _ = trainer.step(state, trainer.sharder.batch(batch), rng, flag)  # as the benchmarks call
+        trainer.predict_scores(state["params"], test_videos)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    ours = [n for n in compiled if any(f in n for f in ("train_step", "step", "predict"))]
+    assert not ours, ours
