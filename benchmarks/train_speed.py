@@ -10,11 +10,15 @@ features) on the training keys of split 0.  Prints:
     --override train.precompile=False compiles bucket by bucket as batches come)
     and the warm-up epoch, with XLA compile seconds (from jax.monitoring);
   * seconds per epoch and steps (video frames) per second over --epochs epochs;
-  * peak RSS; distinct jit compilations after the warm-up and at the end;
+  * peak RSS (and the accelerator's peak allocation); jit compilations after the
+    warm-up and at the end;
   * M members (seeds / sigma values) trained in one vmapped computation: time
     per update on the most common bucket, the epoch time it implies (scaled from
     the measured single-member epoch) and seed-epochs/hour;
-  * per-step time and XLA temp memory vs video length, full and local attention.
+  * per-step compile time, run time and XLA temp memory vs video length, for each
+    attention block in --blocks (0 = full; default full and --local_block).
+--epochs 0 skips the epoch and member figures; --log_compiles prints every XLA
+compile of 0.5 s or more as it happens.
 """
 
 from __future__ import annotations
