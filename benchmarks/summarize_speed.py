@@ -6,8 +6,9 @@ here; the cost depends on the architecture, not on the values).
 
 Prints decode+sample, CLIP image features, CLIP text, KTS and summary-writing
 times and the whole as a multiple of real time.  ``--clip_only N`` times just the
-CLIP image features of N random 224x224 frames (no PyAV needed; for accelerators).  The selector's scoring is
-timed by benchmarks/train_speed.py's predict figures (milliseconds per video).
+CLIP image features of N random 224x224 frames (no PyAV needed; for accelerators).
+The selector's scoring is timed by benchmarks/train_speed.py's predict figures
+(milliseconds per video).
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def build_b32(directory: str) -> str:
     return directory
 
 
+def print_provenance():
+    prov = provenance()
+    print(json.dumps({"packages": prov["packages"], "platform": prov["platform"],
+                      "jax_devices": prov.get("jax_devices")}))
+
+
 def clip_only(n_frames: int):
     import jax
 
@@ -58,9 +65,7 @@ def clip_only(n_frames: int):
           f"{encoder.image_size}x{encoder.image_size} in {sec:.2f} s = {n_frames / sec:.0f} frames/s "
           f"(first batch incl. compile {compile_s:.1f} s) = {n_frames / sec / 2:.0f} s of video "
           f"per second at 2 fps")
-    prov = provenance()
-    print(json.dumps({"packages": prov["packages"], "platform": prov["platform"],
-                      "jax_devices": prov.get("jax_devices")}))
+    print_provenance()
 
 
 def main():
@@ -121,9 +126,7 @@ def main():
     for k, v in times.items():
         print(f"  {k:<42} {v:7.2f} s")
     print(f"  {'total':<42} {total:7.2f} s  = {total / args.seconds:.3f} x real time")
-    prov = provenance()
-    print(json.dumps({"packages": prov["packages"], "platform": prov["platform"],
-                      "jax_devices": prov.get("jax_devices")}))
+    print_provenance()
 
 
 if __name__ == "__main__":

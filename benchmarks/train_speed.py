@@ -63,9 +63,10 @@ def peak_rss_gib() -> float:
 def peak_memory() -> str:
     """Host peak RSS, plus the accelerator's peak allocation where it reports one."""
     text = f"peak RSS {peak_rss_gib():.2f} GiB"
-    stats = jax.devices()[0].memory_stats() if jax.devices()[0].platform != "cpu" else None
+    device = jax.devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
     if stats and "peak_bytes_in_use" in stats:
-        text += f", {jax.devices()[0].platform} peak {stats['peak_bytes_in_use'] / 2 ** 30:.2f} GiB"
+        text += f", {device.platform} peak {stats['peak_bytes_in_use'] / 2 ** 30:.2f} GiB"
     return text
 
 

@@ -14,7 +14,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sgvs_jax.checkpointing import Checkpointer
 from sgvs_jax.data import bucket_lengths_for, iterate_batches, load_dataset
-from sgvs_jax.data.batching import FRAME_SOURCES, TOKEN_SOURCES
+from sgvs_jax.data.batching import FRAME_SOURCES, TOKEN_SOURCES, bucket_of
 from sgvs_jax.evaluation import evaluate_videos, random_baseline
 from sgvs_jax.metrics_writer import MetricWriter
 from sgvs_jax.models import SGVS, count_params
@@ -188,12 +188,11 @@ class Trainer:
         compiled are found in the cache.  ``state`` must be placed as the calls will
         place it (``sharder.state``).  Returns ``{"programs", "buckets", "seconds"}``.
         """
-        def first_batches(videos):
-            out = {}
-            for _, batch in iterate_batches(list(videos), self.config.train.batch_size, self.buckets, None,
-                                            **self.batch_kwargs):
-                out.setdefault(batch["features"].shape[1], self.sharder.batch(batch))
-            return out
+        def first_batches(videos):  # one batch per bucket, from one video of each
+            one_each = {bucket_of(v.length, self.buckets): v for v in videos}
+            return {batch["features"].shape[1]: self.sharder.batch(batch)
+                    for _, batch in iterate_batches(list(one_each.values()), self.config.train.batch_size,
+                                                    self.buckets, None, **self.batch_kwargs)}
 
         rng = jax.random.PRNGKey(0)
         train_batches, eval_batches = first_batches(train_videos), first_batches(eval_videos)

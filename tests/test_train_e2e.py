@@ -189,5 +189,5 @@ def test_precompile_leaves_nothing_to_compile(fuse_stages):
         trainer.predict_scores(state["params"], test_videos)
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
-    ours = [n for n in compiled if any(f in n for f in ("train_step", "step", "predict"))]
+    ours = [n for n in compiled if "step" in n or "predict" in n]  # train_step, stage steps, predict
     assert not ours, ours
