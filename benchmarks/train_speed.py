@@ -86,12 +86,11 @@ def summe_shaped(seed: int):
 def run_epoch(trainer, state, videos, rng_seed, limit=None):
     rng = np.random.default_rng(rng_seed)
     n_steps = n_updates = 0
-    for b, (_, batch) in enumerate(iterate_batches(videos, trainer.config.train.batch_size, trainer.buckets,
-                                                   rng, **trainer.batch_kwargs)):
+    for b, batch in enumerate(trainer.train_batches(videos, rng)):
         if limit is not None and b >= limit:
             break
-        state, m = trainer.step(state, trainer.sharder.batch(batch), jax.random.PRNGKey(b), True)
-        n_steps += int(batch["mask"].sum())
+        state, m = trainer.step(state, batch, jax.random.PRNGKey(b), True)
+        n_steps += int(np.asarray(batch["mask"]).sum())
         n_updates += 1
     jax.block_until_ready(state)
     run_epoch.updates = n_updates

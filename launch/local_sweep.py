@@ -1,14 +1,17 @@
-"""Runs a config over several seeds and ablation variants, then tabulates.
+"""Runs a config over seeds and ablation variants, then tabulates against the baselines.
 
-    python launch/local_sweep.py --config configs/tvsum_i3d.py --seeds 0 1 2 \
-        --variants sgvs no_fssa no_adversarial joint --workdir runs/sweep_tvsum [--parallel 1] \
+    python launch/local_sweep.py --config configs/tvsum_i3d.py --seeds 0 1 2 --ablation_seeds 0 \
+        --workdir runs/sweep_tvsum --out benchmarks/results/tvsum_i3d.json [--parallel 2] \
         [-- --config.train.num_epochs=20 ...]
 
 Each (variant, seed) is one ``python -m sgvs_jax.main`` run in
 ``WORKDIR/<variant>/seed_<s>`` (resumable: a finished run is not repeated, a
-killed one resumes from its checkpoints).  Writes ``WORKDIR/sweep.json`` and
-prints a Markdown table: F1 / tau / rho as mean over splits and seeds, with the
-std over splits (averaged over seeds) and the std over seeds of the split means.
+killed one resumes from its checkpoints).  ``sgvs`` runs on ``--seeds``, every
+other variant on ``--ablation_seeds``.  Prints a Markdown table (F1 / tau / rho
+and score spread: mean over splits and seeds, ± the std over splits averaged over
+seeds) with, for every variant, the untrained model (epoch 0) beside the
+selection rules, then random and training-free scores through the same
+pipeline; writes ``WORKDIR/sweep.json`` and, with ``--out``, the study's summary.
 """
 
 from __future__ import annotations
@@ -22,13 +25,23 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from sgvs_jax.provenance import provenance  # noqa: E402
+
 VARIANTS = {
     "sgvs": [],
+    # each ablation switches one thing back (see configs/default.py)
+    "no_semantic": ["--config.train.semantic_weight=0"],
+    "no_bottleneck": ["--config.train.selection=soft", "--config.model.decoder_queries=memory"],
+    "pooled_recon": ["--config.train.recon=pooled", "--config.train.feature_recon_weight=0"],
+    "affine_cosine": ["--config.model.cosine_term=affine"],
+    "l2_features": ["--config.data.normalization=l2"],
     "no_fssa": ["--config.model.use_fssa=False"],
     "no_adversarial": ["--config.train.adversarial=False"],
     "joint": ["--config.train.schedule=joint"],
 }
-RULES = ("last_epoch", "min_train_loss", "max_test_f1_optimistic")
+RULES = ("last_epoch", "untrained", "min_train_loss", "max_test_f1_optimistic")
 METRICS = ("f1", "tau", "rho")
 
 
@@ -43,37 +56,78 @@ def run_one(config, variant, seed, workdir, extra, cache_dir):
     return out, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
 
 
-def table(workdir, variants, seeds) -> tuple[str, dict]:
+def _stats(per_split: np.ndarray) -> dict:
+    """(seeds, splits) -> mean, std over splits (averaged over seeds), std over seeds."""
+    return {"mean": float(per_split.mean()), "std_over_splits": float(per_split.std(axis=1).mean()),
+            "std_over_seeds": float(per_split.mean(axis=1).std())}
+
+
+def aggregate(workdir, variants, seeds_of) -> dict:
+    """Per variant: every rule's metrics (and spread), the learning gain per split,
+    and the baselines (random, training-free) of its runs."""
     agg = {}
     for v in variants:
-        runs = []
-        for s in seeds:
-            path = os.path.join(workdir, v, f"seed_{s}", "results.json")
-            if os.path.exists(os.path.join(workdir, v, f"seed_{s}", "DONE")):
-                runs.append(json.load(open(path)))
+        runs = [json.load(open(os.path.join(workdir, v, f"seed_{s}", "results.json"))) for s in seeds_of(v)
+                if os.path.exists(os.path.join(workdir, v, f"seed_{s}", "DONE"))]
         if not runs:
             continue
-        agg[v] = {"n_seeds": len(runs), "n_splits": len(runs[0]["splits"])}
-        for rule in RULES + ("random",):
-            entry = {}
-            for m in METRICS:
-                if rule == "random":
-                    per_split = [[sp["random"][m] for sp in r["splits"].values()] for r in runs]
-                else:
-                    per_split = [[sp["selection"][rule][m] for sp in r["splits"].values()] for r in runs]
-                per_split = np.array(per_split)  # (seeds, splits)
-                entry[m] = {"mean": float(per_split.mean()),
-                            "std_over_splits": float(per_split.std(axis=1).mean()),
-                            "std_over_seeds": float(per_split.mean(axis=1).std())}
-            agg[v][rule] = entry
-    lines = ["| variant | rule | F1 | Kendall τ | Spearman ρ | seeds × splits |", "|---|---|---|---|---|---|"]
+        splits = [list(r["splits"].values()) for r in runs]
+        a = {"seeds": len(runs), "splits": len(splits[0])}
+        for rule in RULES:
+            a[rule] = {m: _stats(np.array([[sp["selection"][rule][m] for sp in r] for r in splits]))
+                       for m in METRICS + ("spread",)}
+        gain = np.array([[sp["selection"]["last_epoch"]["tau"] - sp["selection"]["untrained"]["tau"] for sp in r]
+                         for r in splits])
+        a["learning_gain_tau"] = {**_stats(gain), "runs_x_splits_gained": int((gain > 0).sum()),
+                                  "runs_x_splits": int(gain.size)}
+        a["baselines"] = {"random": {m: _stats(np.array([[sp["random"][m] for sp in r] for r in splits]))
+                                     for m in METRICS}}
+        for name in splits[0][0]["training_free"]:
+            a["baselines"][name] = {m: _stats(np.array([[sp["training_free"][name][m] for sp in r]
+                                                        for r in splits])) for m in METRICS + ("spread",)}
+        agg[v] = a
+    return agg
+
+
+def study_summary(agg: dict, args, extra) -> dict:
+    """The committed summary: means over splits x seeds (the issue's shape), with
+    the std over splits, the per-split learning gain, and provenance."""
+    def flat(entry, metrics=METRICS + ("spread",)):
+        return {m: round(entry[m]["mean"], 4) for m in metrics if m in entry} | {
+            f"{m}_std_over_splits": round(entry[m]["std_over_splits"], 4) for m in METRICS if m in entry}
+
+    out = {}
     for v, a in agg.items():
-        for rule in RULES + ("random",):
-            e = a[rule]
-            cells = [f"{e['f1']['mean']:.2f} ± {e['f1']['std_over_splits']:.2f} (seeds ± {e['f1']['std_over_seeds']:.2f})"]
-            cells += [f"{e[m]['mean']:+.3f} ± {e[m]['std_over_splits']:.3f}" for m in ("tau", "rho")]
-            lines.append(f"| {v} | {rule} | " + " | ".join(cells) + f" | {a['n_seeds']} × {a['n_splits']} |")
-    return "\n".join(lines), agg
+        out[v] = {"seeds": a["seeds"], "splits": a["splits"], **{rule: flat(a[rule]) for rule in RULES},
+                  "learning_gain_tau": {"mean": round(a["learning_gain_tau"]["mean"], 4),
+                                        "gained": f"{a['learning_gain_tau']['runs_x_splits_gained']} of "
+                                                  f"{a['learning_gain_tau']['runs_x_splits']} seed x split runs"}}
+    base = agg.get("sgvs", next(iter(agg.values())))["baselines"]
+    out["baselines"] = {name: flat(b) for name, b in base.items()}
+    out["command"] = " ".join(["python launch/local_sweep.py"] + sys.argv[1:])
+    out["provenance"] = {k: v for k, v in provenance().items() if k != "config"}
+    out["provenance"].update(config=args.config, extra_overrides=extra, seeds=args.seeds,
+                             ablation_seeds=args.ablation_seeds)
+    return out
+
+
+def table(agg: dict) -> str:
+    lines = ["| variant | rule | F1 | Kendall τ | Spearman ρ | spread | seeds × splits |",
+             "|---|---|---|---|---|---|---|"]
+
+    def row(name, rule, e, n):
+        cells = [f"{e['f1']['mean']:.2f} ± {e['f1']['std_over_splits']:.2f}"]
+        cells += [f"{e[m]['mean']:+.3f} ± {e[m]['std_over_splits']:.3f}" for m in ("tau", "rho")]
+        cells.append(f"{e['spread']['mean']:.3f}" if "spread" in e else "")
+        lines.append(f"| {name} | {rule} | " + " | ".join(cells) + f" | {n} |")
+
+    for v, a in agg.items():
+        for rule in RULES:
+            row(v, rule, a[rule], f"{a['seeds']} × {a['splits']}")
+    base = agg.get("sgvs", next(iter(agg.values())))
+    for name, b in base["baselines"].items():
+        row(name if name == "random" else f"training-free {name}", "", b, f"{base['seeds']} × {base['splits']}")
+    return "\n".join(lines)
 
 
 def main():
@@ -85,13 +139,21 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True)
     p.add_argument("--workdir", required=True)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the full model")
+    p.add_argument("--ablation_seeds", type=int, nargs="+", default=None,
+                   help="seeds of the other variants (default: --seeds)")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--parallel", type=int, default=1, help="runs at once")
+    p.add_argument("--out", default="", help="write the study summary JSON here")
     p.add_argument("--table_only", action="store_true", help="tabulate finished runs, start nothing")
     args = p.parse_args(argv)
+    args.ablation_seeds = args.ablation_seeds or args.seeds
+
+    def seeds_of(v):
+        return args.seeds if v == "sgvs" else args.ablation_seeds
+
     cache = os.path.abspath(os.path.join(args.workdir, "jax_cache"))
-    queue = [] if args.table_only else [(v, s) for s in args.seeds for v in args.variants]  # seed-major
+    queue = [] if args.table_only else [(v, s) for v in args.variants for s in seeds_of(v)]
     running = []
     t0 = time.time()
     while queue or running:
@@ -112,10 +174,16 @@ def main():
                     print(f"[{time.time() - t0:6.0f} s] FAILED {v} seed {s} (rc {proc.returncode}); "
                           f"see {out}/log.txt", flush=True)
         time.sleep(1)
-    md, agg = table(args.workdir, args.variants, args.seeds)
+    agg = aggregate(args.workdir, args.variants, seeds_of)
     with open(os.path.join(args.workdir, "sweep.json"), "w") as f:
-        json.dump({"config": args.config, "seeds": args.seeds, "extra": extra, "results": agg}, f, indent=1)
-    print(md)
+        json.dump({"config": args.config, "seeds": args.seeds, "ablation_seeds": args.ablation_seeds,
+                   "extra": extra, "results": agg}, f, indent=1)
+    if args.out and agg:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump(study_summary(agg, args, extra), f, indent=1)
+        print(f"summary: {args.out}")
+    print(table(agg))
 
 
 if __name__ == "__main__":

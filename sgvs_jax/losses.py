@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from sgvs_jax.models.layers import masked_mean
@@ -17,8 +18,23 @@ def reconstruction(h_original, h_reconstructed, valid):
     return batch_mean(jnp.sqrt(jnp.sum((h_original - h_reconstructed) ** 2, -1) + 1e-12), valid)
 
 
+def stepwise_reconstruction(states_original, states_reconstructed, mask, valid):
+    """L2 distance between the discriminator states (B, T, d) of original and
+    reconstruction at each step, averaged over the real steps: every step must be
+    rebuilt, not only the video's mean state."""
+    dist = jnp.sqrt(jnp.sum((states_original - states_reconstructed) ** 2, -1) + 1e-12)
+    return batch_mean(masked_mean(dist, mask, axis=1), valid)
+
+
+def masked_std(scores, mask):
+    """(B, T) -> (B,) standard deviation over each video's real steps."""
+    mean = masked_mean(scores, mask, axis=1)
+    return jnp.sqrt(masked_mean((scores - mean[:, None]) ** 2, mask, axis=1))
+
+
 def feature_reconstruction(x, x_hat, mask, valid):
-    """Mean squared L2 error per step (used when the adversarial part is ablated)."""
+    """Mean squared error per step, averaged over real steps (the whole
+    reconstruction term when the adversarial part is ablated)."""
     per_step = jnp.mean((x - x_hat) ** 2, -1)
     return batch_mean(masked_mean(per_step, mask, axis=1), valid)
 
@@ -39,3 +55,39 @@ def lsgan_discriminator(prob_real, prob_fakes, valid):
     for p in prob_fakes:
         loss = loss + p ** 2
     return batch_mean(loss, valid)
+
+
+def _unit(x):
+    return x / jnp.sqrt(jnp.sum(x * x, -1, keepdims=True) + 1e-12)
+
+
+def semantic_alignment(frame_view, scores, mask, title, bank, valid, temperature: float,
+                       pooling: str = "scores"):
+    """Video-title contrast through the selector (InfoNCE, one positive).
+
+    The score-weighted mean over a video's steps of cos(X_t, title) must be higher
+    for its own title than for every other title of ``bank``:
+
+        v_u = sum_t s_t cos(X_t, title_u) / sum_t s_t
+        loss = -log softmax_u(v_u / temperature)[own]
+
+    So the selector is pushed to score highly the steps whose semantic view
+    ``X_t`` singles out this video's title, and ``X_t`` (a learned projection of
+    the visual features, where there are no CLIP frame features) is pulled into
+    the title's CLIP space: FSSA's cosine term becomes a learned relevance.
+
+    frame_view (B, T, Ds), scores (B, T), mask (B, T), title (B, Ds), bank (N, Ds)
+    (copies of the own title in the bank are ignored), valid (B,) -> scalar.
+    ``pooling='mean'`` weighs every step alike (then only X_t learns, the scores
+    get no gradient from this term).
+    """
+    f, own, bank = _unit(frame_view), _unit(title), _unit(bank)
+    if pooling not in ("scores", "mean"):
+        raise ValueError(f"unknown train.semantic_pooling {pooling!r} (use 'scores' or 'mean')")
+    w = (scores if pooling == "scores" else jnp.ones_like(scores)) * mask
+    w = w / jnp.maximum(w.sum(1, keepdims=True), 1e-6)
+    pos = jnp.einsum("bt,bt->b", w, jnp.einsum("btd,bd->bt", f, own))
+    neg = jnp.einsum("bt,btn->bn", w, jnp.einsum("btd,nd->btn", f, bank))
+    same = jnp.einsum("bd,nd->bn", own, bank) > 0.999
+    logits = jnp.concatenate([pos[:, None], jnp.where(same, -1e9, neg)], axis=1) / temperature
+    return batch_mean(-jax.nn.log_softmax(logits, axis=1)[:, 0], valid)

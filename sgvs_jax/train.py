@@ -15,14 +15,15 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from sgvs_jax.checkpointing import Checkpointer
 from sgvs_jax.data import bucket_lengths_for, iterate_batches, load_dataset
 from sgvs_jax.data.batching import FRAME_SOURCES, TOKEN_SOURCES, bucket_of
-from sgvs_jax.evaluation import evaluate_videos, random_baseline
+from sgvs_jax.data.batching import normalize, semantic_dim, title_of
+from sgvs_jax.evaluation import evaluate_videos, random_baseline, training_free_baselines
 from sgvs_jax.metrics_writer import MetricWriter
 from sgvs_jax.models import SGVS, count_params
 from sgvs_jax.provenance import provenance
-from sgvs_jax.train_steps import STAGE_PARTS, init_state, make_optimizers, make_predict, make_stage_step, \
-    make_train_step
+from sgvs_jax.train_steps import STAGE_PARTS, init_state, make_optimizers, make_stage_step, make_train_step
 
 METRICS = ("f1", "tau", "rho")
+COLLAPSE_SPREAD = 0.02  # a mean per-video score std below this is a collapsed selector
 RULES = {
     "last_epoch": "the last epoch",
     "min_train_loss": "the epoch with the lowest stage-1 training loss (reconstruction + sparsity) "
@@ -50,6 +51,9 @@ def build_model(config, feature_dim: int) -> SGVS:
     return SGVS.from_config(model_cfg, feature_dim)
 
 
+REPLICATED_KEYS = ("title_bank",)  # batch entries every device needs whole
+
+
 class Sharder:
     """Puts batches (split over the 'data' axis) and the state (replicated) on the devices."""
 
@@ -67,7 +71,7 @@ class Sharder:
         return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
 
     def batch(self, batch: dict) -> dict:
-        return {k: self._put(v, self.data) for k, v in batch.items()}
+        return {k: self._put(v, self.replicated if k in REPLICATED_KEYS else self.data) for k, v in batch.items()}
 
     def state(self, state):
         return jax.tree_util.tree_map(lambda x: self._put(jax.device_get(x), self.replicated), state)
@@ -136,15 +140,43 @@ def batch_kwargs(config) -> dict:
                 normalization=config.data.normalization)
 
 
+def score_diagnostics(outputs: dict) -> dict:
+    """Is the selector learning?  Means over videos of:
+
+      spread      std of the scores over the video's steps (collapse: < 0.02)
+      alpha       the FSSA balance (None without FSSA)
+      cos_share   share of the mean score that comes from the FSSA cosine term
+                  alpha * c(cos) (the rest is (1 - alpha) * h_t)
+      cos_spread, h_spread  std over steps of each term as it enters the score
+    """
+    o = list(outputs.values())
+    spread = float(np.mean([np.std(v["scores"]) for v in o]))
+    if "alpha" not in o[0]:
+        return {"spread": spread, "alpha": None, "cos_share": 0.0, "cos_spread": 0.0, "h_spread": spread}
+    a = float(o[0]["alpha"])
+    cos_part = [v["scores"] - (1 - a) * v["h"] for v in o]
+    return {"spread": spread, "alpha": a,
+            "cos_share": float(np.mean([c.mean() / max(v["scores"].mean(), 1e-12)
+                                        for c, v in zip(cos_part, o)])),
+            "cos_spread": float(np.mean([np.std(c) for c in cos_part])),
+            "h_spread": float(np.mean([np.std((1 - a) * v["h"]) for v in o]))}
+
+
 def select_models(history: list, warmup_epochs: int) -> dict:
-    """The three model-selection rules over the per-epoch records."""
+    """The model-selection rules over the trained epochs' records, plus the
+    untrained model (epoch 0) as its own row."""
+    untrained = [h for h in history if h["epoch"] == 0]
+    history = [h for h in history if h["epoch"] > 0]
     after = [h for h in history if h["epoch"] > warmup_epochs] or history
     chosen = {
         "last_epoch": history[-1],
         "min_train_loss": min(after, key=lambda h: h["train"]["stage1/loss"]),
         "max_test_f1_optimistic": max(history, key=lambda h: h["test"]["f1"]),
     }
-    return {rule: {"epoch": h["epoch"], **{m: h["test"][m] for m in METRICS}} for rule, h in chosen.items()}
+    if untrained:
+        chosen["untrained"] = untrained[0]
+    return {rule: {"epoch": h["epoch"], **{m: h["test"][m] for m in METRICS + ("spread",)}}
+            for rule, h in chosen.items()}
 
 
 class Trainer:
@@ -163,39 +195,72 @@ class Trainer:
         self.txs = make_optimizers(config.optim)
         self.sharder = Sharder(tcfg.batch_size)
         self.step, self.jitted, self._lower_step = make_step(config, self.model, self.txs)
-        self.predict = jax.jit(make_predict(self.model))
+        self.predict = jax.jit(lambda params, batch: {
+            k: v for k, v in self.model.select(params, batch).items() if k in ("scores", "h", "cos", "alpha")})
         self.batch_kwargs = batch_kwargs(config)
+        self.bank_size = len(videos)
+
+    def title_bank(self, train_videos) -> np.ndarray:
+        """(N, Ds) the training videos' titles for the semantic term, cycled to one
+        size for every split (N = all videos) so that its shape never recompiles."""
+        dim = semantic_dim(train_videos[0], self.batch_kwargs["sources"])
+        titles = np.stack([title_of(v, dim) for v in train_videos])
+        return titles[np.arange(self.bank_size) % len(titles)]
 
     def init_state(self, rng, video):
         _, batch = next(iterate_batches([video], 1, self.buckets, None, **self.batch_kwargs))
         return init_state(self.model, self.txs, rng, batch, self.config.train.sigma)
 
-    def predict_scores(self, params, videos) -> dict:
-        """key -> (T,) scores of each video, unpadded."""
+    def predict_outputs(self, params, videos) -> dict:
+        """key -> selector outputs of each video, unpadded: ``scores`` (T,), ``h``
+        (T,), and with FSSA ``cos`` (T,) and ``alpha`` ()."""
         out = {}
         for keys, batch in iterate_batches(videos, self.config.train.batch_size, self.buckets, None,
                                            **self.batch_kwargs):
-            scores = np.asarray(jax.device_get(self.predict(params, self.sharder.batch(batch))))
+            o = jax.device_get(self.predict(params, self.sharder.batch(batch)))
             for i, k in enumerate(keys):
                 if k is not None:
-                    out[k] = scores[i, : batch["mask"][i].sum()]
+                    n = batch["mask"][i].sum()
+                    out[k] = {name: np.asarray(v) if v.ndim == 0 else np.asarray(v[i, :n])
+                              for name, v in o.items()}
         return out
 
-    def precompile(self, state, train_videos, eval_videos, train_discriminator=(True,)) -> dict:
+    def predict_scores(self, params, videos) -> dict:
+        """key -> (T,) scores of each video, unpadded."""
+        return {k: o["scores"] for k, o in self.predict_outputs(params, videos).items()}
+
+    def evaluate(self, params, videos, all_videos) -> dict:
+        """Test metrics and score diagnostics of ``params`` on ``videos``."""
+        outputs = self.predict_outputs(params, videos)
+        test = evaluate_videos({k: o["scores"] for k, o in outputs.items()}, all_videos,
+                               self.config.data.eval_mode, self.config.eval.budget)
+        return {**{m: test[m] for m in METRICS + ("f1_single",)}, **score_diagnostics(outputs)}
+
+    def train_batches(self, videos, rng, bank=None):
+        """Shuffled (by the numpy Generator ``rng``), device-placed training batches
+        of ``videos``, each carrying the title bank (default: these videos' titles)."""
+        bank = self.title_bank(videos) if bank is None else bank
+        for _, batch in iterate_batches(videos, self.config.train.batch_size, self.buckets, rng,
+                                        **self.batch_kwargs):
+            yield self.sharder.batch({**batch, "title_bank": bank})
+
+    def precompile(self, state, train_videos, eval_videos, train_discriminator=(True,), bank=None) -> dict:
         """Compiles, in parallel threads, the update for every bucket of
         ``train_videos`` (once per ``train_discriminator`` value) and the scorer for
         every bucket of ``eval_videos``, before training starts; programs already
         compiled are found in the cache.  ``state`` must be placed as the calls will
         place it (``sharder.state``).  Returns ``{"programs", "buckets", "seconds"}``.
         """
-        def first_batches(videos):  # one batch per bucket, from one video of each
+        def first_batches(videos, extra):  # one batch per bucket, from one video of each
             one_each = {bucket_of(v.length, self.buckets): v for v in videos}
-            return {batch["features"].shape[1]: self.sharder.batch(batch)
+            return {batch["features"].shape[1]: self.sharder.batch({**batch, **extra})
                     for _, batch in iterate_batches(list(one_each.values()), self.config.train.batch_size,
                                                     self.buckets, None, **self.batch_kwargs)}
 
         rng = jax.random.PRNGKey(0)
-        train_batches, eval_batches = first_batches(train_videos), first_batches(eval_videos)
+        bank = self.title_bank(train_videos) if bank is None else bank
+        train_batches = first_batches(train_videos, {"title_bank": bank})
+        eval_batches = first_batches(eval_videos, {})
         lowered = {}  # (program, bucket) -> Lowered: the stages both settings share compile once
         for bucket, batch in train_batches.items():
             for flag in sorted(set(train_discriminator)):
@@ -217,6 +282,8 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
     train_videos = [videos[k] for k in split["train_keys"]]
     test_videos = [videos[k] for k in split["test_keys"]]
     tcfg = config.train
+    if tcfg.num_epochs < 1:
+        raise ValueError(f"train.num_epochs must be >= 1, got {tcfg.num_epochs}")
     buckets, sharder, kwargs = trainer.buckets, trainer.sharder, trainer.batch_kwargs
     step = trainer.step
     rng = jax.random.PRNGKey(config.seed)
@@ -235,23 +302,41 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
     state = sharder.state(state)
     rnd = random_baseline(videos, split["test_keys"], config.data.eval_mode, config.eval.random_draws,
                           seed=config.seed + index, budget=config.eval.budget)
+    free = training_free_baselines(videos, split["test_keys"], config.data.eval_mode, config.eval.budget,
+                                   features=lambda v: normalize(v.features, config.data.normalization))
+    bank = trainer.title_bank(train_videos)
     compiled = None
     if tcfg.precompile and start < tcfg.num_epochs:
         flags = {epoch >= tcfg.warmup_epochs for epoch in range(start, tcfg.num_epochs)}
-        compiled = trainer.precompile(state, train_videos, test_videos, tuple(flags))
+        compiled = trainer.precompile(state, train_videos, test_videos, tuple(flags), bank)
         if compiled["seconds"] > 1.0:
             print(f"split {index}: compiled {compiled['programs']} programs for buckets {compiled['buckets']} "
                   f"in {compiled['seconds']:.1f} s", flush=True)
 
+    def report(epoch, train_metrics, seconds):
+        test = trainer.evaluate(state["params"], test_videos, videos)
+        record = {"epoch": epoch, "train": train_metrics, "test": test, "seconds": seconds}
+        history.append(record)
+        writer.write_scalars(epoch, {**{f"split{index}/train/{k}": v for k, v in train_metrics.items()},
+                                     **{f"split{index}/test/{m}": v for m, v in test.items() if v is not None}})
+        losses = "  ".join(f"{s} {train_metrics[f'{s}/loss']:.4f}" for s in STAGE_PARTS
+                           if f"{s}/loss" in train_metrics) or "untrained"
+        fssa = (f"alpha {test['alpha']:.3f}  cos share {test['cos_share']:.2f}  "
+                if test["alpha"] is not None else "")
+        print(f"split {index} epoch {epoch:3d}/{tcfg.num_epochs}  {losses}  "
+              f"F1 {test['f1']:5.2f}  tau {test['tau']:+.3f}  rho {test['rho']:+.3f}  "
+              f"spread {test['spread']:.3f}  {fssa}({seconds:.1f} s)", flush=True)
+
+    if start == 0:
+        report(0, {}, 0.0)
     for epoch in range(start, tcfg.num_epochs):
         t0 = time.time()
         np_rng = np.random.default_rng([config.seed, index, epoch])
         epoch_rng = jax.random.fold_in(train_rng, epoch)
         sums, n = collections.defaultdict(float), 0
         pending = []
-        for b, (_, batch) in enumerate(iterate_batches(train_videos, tcfg.batch_size, buckets, np_rng,
-                                                       **kwargs)):
-            state, m = step(state, sharder.batch(batch), jax.random.fold_in(epoch_rng, b),
+        for b, batch in enumerate(trainer.train_batches(train_videos, np_rng, bank)):
+            state, m = step(state, batch, jax.random.fold_in(epoch_rng, b),
                             train_discriminator=epoch >= tcfg.warmup_epochs)
             pending.append(m)
         for m in jax.device_get(pending):
@@ -262,26 +347,14 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
         if not all(np.isfinite(v) for v in train_metrics.values()):
             raise FloatingPointError(f"split {index} epoch {epoch + 1}: non-finite training loss "
                                      f"{train_metrics}; not saving this state")
-        scores = trainer.predict_scores(state["params"], test_videos)
-        test = evaluate_videos(scores, videos, config.data.eval_mode, config.eval.budget)
-        record = {"epoch": epoch + 1, "train": train_metrics,
-                  "test": {m: test[m] for m in METRICS + ("f1_single",)}, "seconds": time.time() - t0}
-        history.append(record)
-        writer.write_scalars(epoch + 1, {**{f"split{index}/train/{k}": v for k, v in train_metrics.items()},
-                                         **{f"split{index}/test/{m}": test[m] for m in METRICS}})
-        losses = "  ".join(f"{s} {train_metrics[f'{s}/loss']:.4f}" for s in STAGE_PARTS
-                           if f"{s}/loss" in train_metrics)
-        print(f"split {index} epoch {epoch + 1:3d}/{tcfg.num_epochs}  {losses}  "
-              f"F1 {test['f1']:5.2f}  tau {test['tau']:+.3f}  rho {test['rho']:+.3f}  "
-              f"({record['seconds']:.1f} s)", flush=True)
+        report(epoch + 1, train_metrics, time.time() - t0)
         ckpt.save(epoch + 1, state, history)
     ckpt.close()
-    if not history:
-        raise ValueError("train.num_epochs must be >= 1")
     return {
         "history": history,
         "selection": select_models(history, tcfg.warmup_epochs),
         "random": rnd,
+        "training_free": free,
         "n_params": n_params,
         "buckets": list(buckets),
         "jit_compilations_so_far": trainer.compilations(),
@@ -290,16 +363,31 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
     }
 
 
+def _mean_std(rows: list, metrics=METRICS) -> dict:
+    return {m: {"mean": float(np.mean([x[m] for x in rows])), "std": float(np.std([x[m] for x in rows]))}
+            for m in metrics}
+
+
 def summarize(split_results: dict) -> dict:
-    """Mean and std over splits, per selection rule, plus the random baseline."""
+    """Mean and std over splits: each selection rule and the untrained model
+    (with the score spread), the learning gain (last epoch - untrained, and how
+    many splits gained), whether the scores collapsed, random scores and each
+    training-free baseline."""
     out = {}
-    for rule in RULES:
-        rows = [r["selection"][rule] for r in split_results.values()]
-        out[rule] = {m: {"mean": float(np.mean([x[m] for x in rows])), "std": float(np.std([x[m] for x in rows]))}
-                     for m in METRICS}
-    rows = [r["random"] for r in split_results.values()]
-    out["random"] = {m: {"mean": float(np.mean([x[m] for x in rows])), "std": float(np.std([x[m] for x in rows]))}
-                     for m in METRICS}
+    rules = list(RULES) + (["untrained"] if all("untrained" in r["selection"] for r in split_results.values())
+                           else [])
+    for rule in rules:
+        out[rule] = _mean_std([r["selection"][rule] for r in split_results.values()], METRICS + ("spread",))
+    if "untrained" in out:
+        gains = [{m: r["selection"]["last_epoch"][m] - r["selection"]["untrained"][m] for m in METRICS}
+                 for r in split_results.values()]
+        out["learning_gain"] = {**_mean_std(gains),
+                                "splits_gained_tau": int(sum(g["tau"] > 0 for g in gains)),
+                                "splits": len(gains)}
+    out["collapsed"] = bool(out["last_epoch"]["spread"]["mean"] < COLLAPSE_SPREAD)
+    out["random"] = _mean_std([r["random"] for r in split_results.values()])
+    out["training_free"] = {name: _mean_std([r["training_free"][name] for r in split_results.values()])
+                            for name in next(iter(split_results.values()))["training_free"]}
     return out
 
 
@@ -333,8 +421,18 @@ def train_and_evaluate(config, workdir: str) -> dict:
     s = results["summary"]
     print(f"\n{where}: {len(indices)} split(s), F1 {'max' if config.data.eval_mode == 'max' else 'avg'} "
           "over users (mean ± std over splits)")
-    for rule in list(RULES) + ["random"]:
-        print(f"  {rule:<24} F1 {s[rule]['f1']['mean']:6.2f} ± {s[rule]['f1']['std']:5.2f}   "
-              f"tau {s[rule]['tau']['mean']:+.3f}   rho {s[rule]['rho']['mean']:+.3f}")
+    rows = [(rule, s[rule]) for rule in list(RULES) + ["untrained", "random"] if rule in s]
+    rows += [(f"training-free {name}", r) for name, r in s["training_free"].items()]
+    for name, r in rows:
+        spread = f"   spread {r['spread']['mean']:.3f}" if "spread" in r else ""
+        print(f"  {name:<34} F1 {r['f1']['mean']:6.2f} ± {r['f1']['std']:5.2f}   "
+              f"tau {r['tau']['mean']:+.3f}   rho {r['rho']['mean']:+.3f}{spread}")
+    if "learning_gain" in s:
+        g = s["learning_gain"]
+        print(f"  learning gain (last epoch - untrained): F1 {g['f1']['mean']:+.2f}   tau {g['tau']['mean']:+.3f}"
+              f"   rho {g['rho']['mean']:+.3f}   (tau gained on {g['splits_gained_tau']} of {g['splits']} splits)")
+    if s["collapsed"]:
+        print(f"  WARNING: the scores collapsed (mean per-video spread {s['last_epoch']['spread']['mean']:.4f} "
+              f"< {COLLAPSE_SPREAD}): the selector gives nearly the same score everywhere")
     print(f"results: {os.path.join(workdir, 'results.json')}", flush=True)
     return results

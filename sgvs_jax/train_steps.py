@@ -4,7 +4,7 @@ Stages (SUM-GAN-AAE incremental training), each with its own optax optimizer
 over a labelled partition of the full parameter tree (``optax.multi_transform``
 with ``set_to_zero`` on the frozen label):
 
-  stage1  selector + encoder   loss = reconstruction + sparsity
+  stage1  selector + encoder   loss = reconstruction + sparsity (+ semantic alignment)
   stage2  decoder              loss = reconstruction + least-squares GAN generator term
   stage3  discriminator        loss = least-squares GAN discriminator term
 
@@ -22,7 +22,8 @@ import jax.numpy as jnp
 import optax
 
 from sgvs_jax import losses
-from sgvs_jax.models import PARTS, SGVS
+from sgvs_jax.models import PARTS, SGVS, bottleneck
+from sgvs_jax.models.layers import masked_mean
 
 STAGE_PARTS = {"stage1": ("selector", "encoder"), "stage2": ("decoder",), "stage3": ("discriminator",)}
 
@@ -58,22 +59,52 @@ def init_state(model: SGVS, txs: dict, rng, batch, sigma) -> dict:
             "step": jnp.zeros((), jnp.int32), "sigma": jnp.asarray(sigma, jnp.float32)}
 
 
+RNG_STREAMS = ("select", "gate", "generate", "real", "fake", "uniform", "uniform_gate", "uniform_generate")
+
+
 def forward(model: SGVS, params, batch, rng, cfg, adversarial: bool) -> dict:
-    """Selector -> weighted features -> reconstruction (-> discriminator)."""
-    r = jax.random.split(rng, 6)
+    """Selector -> selection gate -> reconstruction (-> discriminator).
+
+    ``cfg`` is ``config.train``: ``selection`` and ``selection_temperature`` pick
+    the bottleneck (:mod:`sgvs_jax.models.bottleneck`); ``uniform_fake`` adds a
+    reconstruction from uniform random scores as a second fake (SUM-GAN).
+    """
+    keys = dict(zip(RNG_STREAMS, jax.random.split(rng, len(RNG_STREAMS))))
     x, mask = batch["features"], batch["mask"]
-    sel = model.select(params, batch, r[0])
+    sel = model.select(params, batch, keys["select"])
     s = sel["scores"]
-    x_hat = model.reconstruct(params, x * s[..., None], mask, r[1])
-    out = {"scores": s, "x_hat": x_hat, "alpha": sel.get("alpha", jnp.zeros(()))}
+
+    def generate(scores, gate_key, generate_key):
+        g, bias = bottleneck.gate(scores, mask, gate_key, cfg.selection, cfg.selection_temperature)
+        return model.reconstruct(params, x * g[..., None], mask, generate_key, bias), g
+
+    x_hat, g = generate(s, keys["gate"], keys["generate"])
+    out = {"scores": s, "gate": g, "x_hat": x_hat, "alpha": sel.get("alpha", jnp.zeros(())),
+           "frame_view": sel.get("frame_view")}
     if adversarial:
-        out["h_real"], out["p_real"] = model.discriminate(params, x, mask, r[2])
-        out["h_fake"], out["p_fake"] = model.discriminate(params, x_hat, mask, r[3])
+        out["real"] = model.discriminate(params, x, mask, keys["real"])
+        out["fake"] = model.discriminate(params, x_hat, mask, keys["fake"])
         if cfg.uniform_fake:
-            u = jax.random.uniform(r[4], s.shape) * mask
-            x_u = model.reconstruct(params, x * u[..., None], mask, r[5])
-            out["h_unif"], out["p_unif"] = model.discriminate(params, x_u, mask, r[3])
+            u = jax.random.uniform(keys["uniform"], s.shape) * mask
+            x_u, _ = generate(u, keys["uniform_gate"], keys["uniform_generate"])
+            out["uniform"] = model.discriminate(params, x_u, mask, keys["fake"])
     return out
+
+
+def reconstruction_loss(o, batch, cfg, adversarial: bool):
+    """The generator's reconstruction term (``cfg.recon``), plus the optional
+    step-wise feature term (``cfg.feature_recon_weight``)."""
+    mask, valid = batch["mask"], batch["valid"]
+    feature = losses.feature_reconstruction(batch["features"], o["x_hat"], mask, valid)
+    if not adversarial:
+        return feature
+    if cfg.recon == "pooled":
+        recon = losses.reconstruction(o["real"]["hidden"], o["fake"]["hidden"], valid)
+    elif cfg.recon == "stepwise":
+        recon = losses.stepwise_reconstruction(o["real"]["states"], o["fake"]["states"], mask, valid)
+    else:
+        raise ValueError(f"unknown train.recon {cfg.recon!r} (use 'pooled' or 'stepwise')")
+    return recon + cfg.feature_recon_weight * feature
 
 
 def stage_loss(stage: str, model: SGVS, cfg, adversarial: bool):
@@ -82,28 +113,31 @@ def stage_loss(stage: str, model: SGVS, cfg, adversarial: bool):
     def loss_fn(params, batch, rng, sigma):
         o = forward(model, params, batch, rng, cfg, adversarial)
         mask, valid = batch["mask"], batch["valid"]
-        if adversarial:
-            recon = losses.reconstruction(o["h_real"], o["h_fake"], valid)
-        else:
-            recon = losses.feature_reconstruction(batch["features"], o["x_hat"], mask, valid)
+        recon = reconstruction_loss(o, batch, cfg, adversarial)
         m = {"recon": recon}
         if stage == "stage1":
             sp = losses.sparsity(o["scores"], mask, valid, sigma)
             loss = recon + cfg.sparsity_weight * sp
+            if cfg.semantic_weight and o["frame_view"] is not None:
+                bank = batch.get("title_bank", batch["title"])  # the training titles; else the batch's
+                sem = losses.semantic_alignment(o["frame_view"], o["scores"], mask, batch["title"], bank, valid,
+                                                cfg.semantic_temperature, cfg.semantic_pooling)
+                loss = loss + cfg.semantic_weight * sem
+                m["semantic"] = sem
             m.update(sparsity=sp, alpha=o["alpha"],
-                     mean_score=losses.batch_mean(
-                         jnp.sum(o["scores"] * mask, 1) / jnp.maximum(mask.sum(1), 1), valid))
+                     mean_score=losses.batch_mean(masked_mean(o["scores"], mask, axis=1), valid),
+                     score_spread=losses.batch_mean(losses.masked_std(o["scores"], mask), valid))
         elif stage == "stage2":
             loss = recon
             if adversarial:
-                g = losses.lsgan_generator(o["p_fake"], valid)
+                g = losses.lsgan_generator(o["fake"]["prob"], valid)
                 if cfg.uniform_fake:
-                    g = g + losses.lsgan_generator(o["p_unif"], valid)
+                    g = g + losses.lsgan_generator(o["uniform"]["prob"], valid)
                 loss = loss + cfg.gan_weight * g
                 m["gen"] = g
         else:
-            fakes = [o["p_fake"]] + ([o["p_unif"]] if cfg.uniform_fake else [])
-            loss = losses.lsgan_discriminator(o["p_real"], fakes, valid)
+            fakes = [o["fake"]["prob"]] + ([o["uniform"]["prob"]] if cfg.uniform_fake else [])
+            loss = losses.lsgan_discriminator(o["real"]["prob"], fakes, valid)
         m["loss"] = loss
         return loss, {f"{stage}/{k}": v for k, v in m.items()}
 
@@ -124,7 +158,10 @@ def make_train_step(model: SGVS, txs: dict, cfg):
 
     ``cfg`` is ``config.train``: ``schedule`` ('incremental' or 'joint'),
     ``adversarial`` (False: feature-level reconstruction, no discriminator),
-    ``sigma``, ``sparsity_weight``, ``gan_weight``, ``uniform_fake``.
+    ``selection``, ``selection_temperature``, ``recon``, ``feature_recon_weight``,
+    ``sparsity_weight``, ``semantic_weight``, ``semantic_temperature``,
+    ``gan_weight``, ``uniform_fake``.  A batch may carry ``title_bank`` (N, Ds), the
+    titles the semantic term contrasts with (replicated, not split over devices).
     ``train_discriminator`` is static: False during warm-up epochs.
     """
     adversarial = bool(cfg.adversarial)

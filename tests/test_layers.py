@@ -31,3 +31,21 @@ def test_attention_masks_padding_and_local_path_is_finite():
         x2 = x.at[1, 10:].set(1e3)
         y2 = layer.apply(params, x2, x2, mask, mask)
         np.testing.assert_allclose(y2[1, :10], y[1, :10], rtol=1e-5, atol=1e-5)
+
+
+def test_key_bias_local_equals_full_attention():
+    rng = np.random.default_rng(2)
+    B, T, H, D, block = 2, 40, 2, 8, 8
+    q, k, v = (jnp.asarray(rng.normal(size=(B, T, H, D)), jnp.float32) for _ in range(3))
+    mask = jnp.ones((B, T), bool)
+    bias = jnp.asarray(np.log(rng.uniform(1e-3, 1, size=(B, T))), jnp.float32)
+    got = local_attention(q, k, v, mask, mask, block, bias)
+    blk = np.arange(T) // block
+    band = np.abs(blk[:, None] - blk[None, :]) <= 1
+    want = jax.nn.dot_product_attention(q, k, v, bias=bias[:, None, None, :], mask=jnp.asarray(band)[None, None])
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
+    # A key with a very negative bias is effectively removed.
+    far = bias.at[:, 3].set(-1e4)
+    removed = local_attention(q, k, v.at[:, 3].set(1e3), mask, mask, block, far)
+    np.testing.assert_allclose(np.asarray(removed), np.asarray(local_attention(q, k, v, mask, mask, block, far)),
+                               atol=1e-4)

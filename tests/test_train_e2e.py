@@ -27,13 +27,23 @@ def test_results_file(full_run):
     on_disk = json.load(open(os.path.join(workdir, "results.json")))
     assert on_disk["summary"] == results["summary"]
     split = on_disk["splits"]["0"]
-    assert [h["epoch"] for h in split["history"]] == [1, 2, 3, 4]
-    assert set(split["selection"]) == set(train.RULES)
-    for rule in list(train.RULES) + ["random"]:
-        assert set(on_disk["summary"][rule]) == {"f1", "tau", "rho"}
+    assert [h["epoch"] for h in split["history"]] == [0, 1, 2, 3, 4]  # epoch 0: the untrained model
+    assert split["history"][0]["train"] == {}
+    assert set(split["selection"]) == set(train.RULES) | {"untrained"}
+    assert split["selection"]["untrained"]["epoch"] == 0
+    for rule in list(train.RULES) + ["untrained"]:
+        assert set(on_disk["summary"][rule]) == {"f1", "tau", "rho", "spread"}
+    assert set(on_disk["summary"]["random"]) == {"f1", "tau", "rho"}
+    assert set(on_disk["summary"]["training_free"]) == {"uniqueness", "local_dissimilarity", "global_consistency",
+                                                         "representativeness", "feature_norm"}
+    for h in split["history"]:
+        assert {"spread", "alpha", "cos_share"} <= set(h["test"])
+    gain = on_disk["summary"]["learning_gain"]
+    assert gain["tau"]["mean"] == pytest.approx(split["selection"]["last_epoch"]["tau"]
+                                                - split["selection"]["untrained"]["tau"])
     assert on_disk["provenance"]["config"]["seed"] == 0
     assert on_disk["provenance"]["packages"]["jax"]
-    best = max(h["test"]["f1"] for h in split["history"])
+    best = max(h["test"]["f1"] for h in split["history"] if h["epoch"] > 0)
     assert split["selection"]["max_test_f1_optimistic"]["f1"] == best
     events = [f for f in os.listdir(workdir) if f.startswith("events.out.tfevents")]
     assert events and len(read_tfrecords(os.path.join(workdir, events[0]))) > 4
@@ -93,7 +103,7 @@ def test_ablation_switches_run(tmp_path):
             cfg.model[k] = v
         r = train.train_and_evaluate(cfg, str(tmp_path / name))
         h = r["splits"]["0"]["history"]
-        assert len(h) == 2 and np.isfinite(h[-1]["test"]["f1"])
+        assert [x["epoch"] for x in h] == [0, 1, 2] and np.isfinite(h[-1]["test"]["f1"])
         has_d = "stage3/loss" in h[-1]["train"]
         assert has_d == (name != "no_adversarial"), name
 
@@ -183,9 +193,8 @@ def test_precompile_leaves_nothing_to_compile(fuse_stages):
     jax.monitoring.register_event_duration_secs_listener(listener)
     try:
         for flag, rng in zip((False, True), rngs):
-            for _, batch in iterate_batches(train_videos, cfg.train.batch_size, trainer.buckets, None,
-                                            **trainer.batch_kwargs):
-                state, _ = trainer.step(state, trainer.sharder.batch(batch), rng, flag)  # as the benchmarks call
+            for batch in trainer.train_batches(train_videos, None):
+                state, _ = trainer.step(state, batch, rng, flag)  # as the benchmarks call
         trainer.predict_scores(state["params"], test_videos)
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)

@@ -52,12 +52,34 @@ def tokens_of(video: Video, sources: Sequence[str]) -> np.ndarray:
     return np.concatenate(parts, 0) if parts else np.zeros((0, 1), np.float32)
 
 
+NORMALIZATIONS = ("none", "l2", "video")
+
+
+def title_of(video: Video, dim: int) -> np.ndarray:
+    """(dim,) the video's title in the semantic space: the pooled CLIP text
+    embedding, else the mean of its text tokens, else zeros (no title)."""
+    for value in (video.text_pooled, None if video.text_tokens is None else np.mean(video.text_tokens, 0)):
+        if value is not None and np.shape(value)[-1] == dim:
+            return np.asarray(value, np.float32).reshape(dim)
+    return np.zeros(dim, np.float32)
+
+
 def normalize(features: np.ndarray, mode: str) -> np.ndarray:
+    """Per-video feature scaling.
+
+    'none' as stored; 'l2' every step to unit norm (drops the step norms, which
+    carry much of what distinguishes steps in pooled CNN features); 'video'
+    divides by the video's mean step norm (the scale is the same across videos,
+    the steps keep their relative norms).
+    """
     if mode == "none":
         return features
+    norms = np.maximum(np.linalg.norm(features, axis=-1, keepdims=True), 1e-6)
     if mode == "l2":
-        return features / np.maximum(np.linalg.norm(features, axis=-1, keepdims=True), 1e-6)
-    raise ValueError(f"unknown feature normalisation {mode!r} (use 'none' or 'l2')")
+        return features / norms
+    if mode == "video":
+        return features / norms.mean()
+    raise ValueError(f"unknown feature normalisation {mode!r} (use one of {NORMALIZATIONS})")
 
 
 def make_batch(videos: Sequence[Video | None], bucket: int, batch_size: int,
@@ -70,6 +92,7 @@ def make_batch(videos: Sequence[Video | None], bucket: int, batch_size: int,
       tokens    (B, L, Ds) float32   semantic tokens (L = max_tokens)
       token_mask(B, L)     bool
       frame_sem (B, Tb, Ds) float32  per-step CLIP features (zeros if not configured)
+      title     (B, Ds)    float32   the title in the semantic space (:func:`title_of`)
       valid     (B,)       bool      False for empty slots
     """
     real = [v for v in videos if v is not None]
@@ -86,6 +109,7 @@ def make_batch(videos: Sequence[Video | None], bucket: int, batch_size: int,
         "tokens": np.zeros((batch_size, max_tokens, sdim), np.float32),
         "token_mask": np.zeros((batch_size, max_tokens), bool),
         "frame_sem": np.zeros((batch_size, bucket if use_frames else 1, sdim), np.float32),
+        "title": np.zeros((batch_size, sdim), np.float32),
         "valid": np.zeros((batch_size,), bool),
     }
     for i, v in enumerate(videos):
@@ -99,6 +123,7 @@ def make_batch(videos: Sequence[Video | None], bucket: int, batch_size: int,
         out["features"][i, :T] = normalize(v.features, normalization)
         out["mask"][i, :T] = True
         out["valid"][i] = True
+        out["title"][i] = title_of(v, sdim)
         tok = tokens_of(v, sources)
         if tok.shape[0] > max_tokens:
             raise DataError(f"video '{v.key}': {tok.shape[0]} semantic tokens > max_tokens={max_tokens}")

@@ -1,5 +1,6 @@
 """Standard video-summarization evaluation: knapsack summaries, F1, rank correlations."""
 
+from sgvs_jax.evaluation.baselines import CRITERIA, training_free_baselines, training_free_scores
 from sgvs_jax.evaluation.knapsack import knapsack
 from sgvs_jax.evaluation.protocol import (
     evaluate_video,
@@ -16,6 +17,7 @@ from sgvs_jax.evaluation.summary import (
 )
 
 __all__ = [
+    "CRITERIA", "training_free_baselines", "training_free_scores",
     "knapsack", "evaluate_video", "evaluate_videos", "human_baseline", "random_baseline",
     "rank_correlations", "f1_against_users", "frame_scores_from_picks", "generate_summary",
     "shot_scores",

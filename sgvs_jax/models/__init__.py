@@ -35,9 +35,11 @@ class SGVS:
                       dropout=cfg.dropout, block=cfg.attention_block)
         return cls(
             selector=Selector(num_layers=cfg.selector_layers, use_fssa=cfg.use_fssa,
-                              use_frame_semantics=cfg.use_frame_semantics, **common),
+                              use_frame_semantics=cfg.use_frame_semantics,
+                              cosine_term=cfg.get("cosine_term", "affine"), **common),
             encoder=Encoder(num_layers=cfg.encoder_layers, **common),
-            decoder=Decoder(out_dim=feature_dim, num_layers=cfg.decoder_layers, **common),
+            decoder=Decoder(out_dim=feature_dim, num_layers=cfg.decoder_layers,
+                            queries=cfg.get("decoder_queries", "memory"), **common),
             discriminator=Discriminator(num_layers=cfg.discriminator_layers, **common),
         )
 
@@ -59,15 +61,20 @@ class SGVS:
                                    batch["tokens"], batch["token_mask"], batch["frame_sem"],
                                    deterministic=rng is None, rngs=_rngs(rng))
 
-    def reconstruct(self, params, x_weighted, mask, rng=None):
-        """(B, T, D) weighted features -> (B, T, D) reconstruction."""
+    def reconstruct(self, params, x_weighted, mask, rng=None, key_bias=None):
+        """(B, T, D) weighted features -> (B, T, D) reconstruction.
+
+        ``key_bias`` (B, T): the selection bottleneck's ``log g`` (see
+        :mod:`sgvs_jax.models.bottleneck`), added to every attention over the steps.
+        """
         r = jax.random.split(rng) if rng is not None else (None, None)
         memory = self.encoder.apply({"params": params["encoder"]}, x_weighted, mask,
-                                    deterministic=rng is None, rngs=_rngs(r[0]))
+                                    deterministic=rng is None, rngs=_rngs(r[0]), key_bias=key_bias)
         return self.decoder.apply({"params": params["decoder"]}, memory, mask,
-                                  deterministic=rng is None, rngs=_rngs(r[1]))
+                                  deterministic=rng is None, rngs=_rngs(r[1]), memory_bias=key_bias)
 
-    def discriminate(self, params, x, mask, rng=None):
+    def discriminate(self, params, x, mask, rng=None) -> dict:
+        """-> dict(states (B, T, d), hidden (B, d), prob (B,))."""
         return self.discriminator.apply({"params": params["discriminator"]}, x, mask,
                                         deterministic=rng is None, rngs=_rngs(rng))
 

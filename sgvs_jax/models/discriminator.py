@@ -9,11 +9,11 @@ from sgvs_jax.models.layers import masked_mean
 
 
 class Discriminator(nn.Module):
-    """x (B, T, D), mask (B, T) -> (hidden (B, d), probability (B,)).
+    """x (B, T, D), mask (B, T) -> dict(states (B, T, d), hidden (B, d), prob (B,)).
 
     The sequence model is a Transformer encoder (same block as the generator's
-    encoder); ``hidden`` (masked mean of its states) is what the SUM-GAN-AAE
-    reconstruction loss compares between original and reconstruction.
+    encoder).  The SUM-GAN-AAE reconstruction loss compares ``hidden`` (masked mean
+    of the states) of original and reconstruction, or the ``states`` step by step.
     """
 
     d_model: int = 256
@@ -29,4 +29,4 @@ class Discriminator(nn.Module):
                     name="sequence_model")(x, mask, deterministic)
         hidden = masked_mean(h, mask[..., None], axis=1)
         prob = nn.sigmoid(nn.Dense(1, name="classifier")(hidden)[..., 0])
-        return hidden, prob
+        return {"states": h, "hidden": hidden, "prob": prob}

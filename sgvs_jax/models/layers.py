@@ -19,12 +19,13 @@ def sinusoidal_positions(length: int, dim: int) -> jnp.ndarray:
     return jnp.asarray(enc)
 
 
-def local_attention(q, k, v, q_mask, k_mask, block: int):
+def local_attention(q, k, v, q_mask, k_mask, block: int, key_bias=None):
     """Blocked local attention: each query block attends to its own and the two
     neighbouring key blocks, so cost and memory grow as T * 3 * block, not T^2.
 
     q (B, T, H, Dh), k/v (B, Tk, H, Dh) with Tk == T (aligned sequences),
-    q_mask (B, T), k_mask (B, T) -> (B, T, H, Dh).
+    q_mask (B, T), k_mask (B, T), key_bias (B, T) or None (added to the logits of
+    each key) -> (B, T, H, Dh).
     """
     B, T, H, D = q.shape
     nb = -(-T // block)
@@ -41,6 +42,8 @@ def local_attention(q, k, v, q_mask, k_mask, block: int):
     qb, qm = blocks(q), blocks(q_mask)
     kw, vw, km = windows(blocks(k)), windows(blocks(v)), windows(blocks(k_mask))
     logits = jnp.einsum("bnqhd,bnkhd->bnhqk", qb, kw) / jnp.sqrt(D).astype(q.dtype)
+    if key_bias is not None:
+        logits = logits + windows(blocks(key_bias))[:, :, None, None, :]
     mask = qm[:, :, None, :, None] & km[:, :, None, None, :]
     logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
     weights = jax.nn.softmax(logits, axis=-1) * mask
@@ -52,6 +55,8 @@ class Attention(nn.Module):
     """Multi-head attention with boolean masks.
 
     x (B, T, d) queries, context (B, Tk, d), q_mask (B, T), k_mask (B, Tk) -> (B, T, d).
+    ``key_bias`` (B, Tk), optional, is added to every query's logit for that key:
+    ``log g`` of a gate g in (0, 1] softly removes a key (the selection bottleneck).
     ``block > 0`` (self- or aligned cross-attention only) uses blocked local
     attention, linear in T, for sequences longer than ``3 * block`` (shorter ones
     fit in one local window anyway and use full attention, which is cheaper
@@ -63,7 +68,7 @@ class Attention(nn.Module):
     block: int = 0
 
     @nn.compact
-    def __call__(self, x, context, q_mask, k_mask):
+    def __call__(self, x, context, q_mask, k_mask, key_bias=None):
         d = x.shape[-1]
         head_dim = d // self.num_heads
         q = nn.DenseGeneral((self.num_heads, head_dim), name="query")(x)
@@ -72,10 +77,11 @@ class Attention(nn.Module):
         if self.block > 0 and x.shape[1] > 3 * self.block:
             if context.shape[1] != x.shape[1]:
                 raise ValueError("local attention needs aligned query and key sequences")
-            out = local_attention(q, k, v, q_mask, k_mask, self.block)
+            out = local_attention(q, k, v, q_mask, k_mask, self.block, key_bias)
         else:
             mask = q_mask[:, None, :, None] & k_mask[:, None, None, :]
-            out = jax.nn.dot_product_attention(q, k, v, mask=mask)
+            bias = None if key_bias is None else key_bias[:, None, None, :].astype(q.dtype)
+            out = jax.nn.dot_product_attention(q, k, v, bias=bias, mask=mask)
         out = out * q_mask[:, :, None, None].astype(out.dtype)
         return nn.DenseGeneral(d, axis=(-2, -1), name="out")(out)
 
@@ -101,9 +107,9 @@ class EncoderLayer(nn.Module):
     block: int = 0
 
     @nn.compact
-    def __call__(self, x, mask, deterministic: bool):
+    def __call__(self, x, mask, deterministic: bool, key_bias=None):
         y = nn.LayerNorm()(x)
-        y = Attention(self.num_heads, self.block)(y, y, mask, mask)
+        y = Attention(self.num_heads, self.block)(y, y, mask, mask, key_bias)
         x = x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
         y = MLP(self.mlp_dim, self.dropout)(nn.LayerNorm()(x), deterministic)
         return x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
@@ -112,7 +118,9 @@ class EncoderLayer(nn.Module):
 class DecoderLayer(nn.Module):
     """Pre-LN self-attention + cross-attention block.
 
-    x: (B, T, d) queries, memory: (B, T, d) (aligned), mask (B, T) -> (B, T, d).
+    x: (B, T, d) queries, memory: (B, T, d) (aligned), mask (B, T) -> (B, T, d);
+    ``memory_bias`` (B, T), optional, is added to the cross-attention logits per
+    memory step.
     """
 
     num_heads: int
@@ -121,19 +129,20 @@ class DecoderLayer(nn.Module):
     block: int = 0
 
     @nn.compact
-    def __call__(self, x, memory, mask, deterministic: bool):
+    def __call__(self, x, memory, mask, deterministic: bool, memory_bias=None):
         y = nn.LayerNorm()(x)
         y = Attention(self.num_heads, self.block, name="self_attention")(y, y, mask, mask)
         x = x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
         y = nn.LayerNorm()(x)
-        y = Attention(self.num_heads, self.block, name="cross_attention")(y, memory, mask, mask)
+        y = Attention(self.num_heads, self.block, name="cross_attention")(y, memory, mask, mask, memory_bias)
         x = x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
         y = MLP(self.mlp_dim, self.dropout)(nn.LayerNorm()(x), deterministic)
         return x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
 
 
 class TransformerEncoder(nn.Module):
-    """Stack of EncoderLayers with a final LayerNorm.  x: (B, T, d), mask: (B, T) -> (B, T, d)."""
+    """Stack of EncoderLayers with a final LayerNorm.  x: (B, T, d), mask: (B, T) -> (B, T, d);
+    ``key_bias`` (B, T), optional, is added to every self-attention logit per key."""
 
     num_layers: int
     num_heads: int
@@ -142,9 +151,10 @@ class TransformerEncoder(nn.Module):
     block: int = 0
 
     @nn.compact
-    def __call__(self, x, mask, deterministic: bool):
+    def __call__(self, x, mask, deterministic: bool, key_bias=None):
         for _ in range(self.num_layers):
-            x = EncoderLayer(self.num_heads, self.mlp_dim, self.dropout, self.block)(x, mask, deterministic)
+            x = EncoderLayer(self.num_heads, self.mlp_dim, self.dropout, self.block)(x, mask, deterministic,
+                                                                                     key_bias)
         return nn.LayerNorm()(x)
 
 

@@ -24,12 +24,17 @@ class Selector(nn.Module):
     (``use_frame_semantics``), else a learned projection of the visual feature.
     The score is
 
-        S_t = a * (1 + cos(X_t, T_t)) / 2 + (1 - a) * h_t,   a = sigmoid(alpha_logit)
+        S_t = a * c(cos(X_t, T_t)) + (1 - a) * h_t,   a = sigmoid(alpha_logit)
 
-    (the cosine is rescaled to [0, 1] so S_t is a valid importance for the
-    sparsity term); ``h_t`` comes from a Transformer encoder over the visual
-    features, to which the attended semantics are added.  With ``use_fssa=False``
-    (the visual-only ablation) S_t = h_t.
+    where ``c`` maps the cosine into [0, 1] so S_t is a valid importance for the
+    sparsity term: ``cosine_term='relu'`` (default) c = max(cos, 0): unrelated
+    frames (cos <= 0) get nothing from the semantic term, so it does not eat the
+    sparsity budget sigma; ``'affine'`` c = (1 + cos) / 2, which is 0.5 for an
+    orthogonal frame (then with a = 0.5 the mean score is >= 0.25 before h_t
+    adds anything, and h_t must be pushed to ~0 to meet sigma = 0.3: it
+    saturates and stops learning).  ``h_t`` comes from a Transformer encoder
+    over the visual features, to which the attended semantics are added.  With
+    ``use_fssa=False`` (the visual-only ablation) S_t = h_t.
 
     Inputs:
       x          (B, T, D)  visual features
@@ -38,8 +43,8 @@ class Selector(nn.Module):
       token_mask (B, L)     bool
       frame_sem  (B, T, Ds) CLIP frame features (ignored unless use_frame_semantics)
     Returns:
-      dict with scores (B, T) in [0, 1] (0 on padding), h (B, T), cos (B, T),
-      alpha (), attention (B, T, L).
+      dict with scores (B, T) in [0, 1] (0 on padding), h (B, T), and with FSSA
+      cos (B, T), alpha (), attention (B, T, L), frame_view (B, T, Ds) = X_t.
     """
 
     d_model: int = 256
@@ -51,6 +56,7 @@ class Selector(nn.Module):
     use_fssa: bool = True
     use_frame_semantics: bool = False
     alpha_init: float = 0.0
+    cosine_term: str = "relu"
 
     @nn.compact
     def __call__(self, x, mask, tokens, token_mask, frame_sem, deterministic: bool = True):
@@ -78,12 +84,18 @@ class Selector(nn.Module):
             cos = cosine(frame_view, aligned)
             seq_in = xp + nn.Dense(self.d_model, name="semantic_proj")(aligned)
             alpha = nn.sigmoid(self.param("alpha_logit", nn.initializers.constant(self.alpha_init), ()))
-            out.update(cos=cos, alpha=alpha, attention=weights)
+            out.update(cos=cos, alpha=alpha, attention=weights, frame_view=frame_view)
         hid = TransformerEncoder(self.num_layers, self.num_heads, self.mlp_dim, self.dropout, self.block,
                                  name="sequence_model")(seq_in, mask, deterministic)
         h = nn.sigmoid(nn.Dense(1, name="score_head")(hid)[..., 0])
         if self.use_fssa:
-            scores = out["alpha"] * (1.0 + out["cos"]) / 2.0 + (1.0 - out["alpha"]) * h
+            if self.cosine_term == "relu":
+                c = jnp.maximum(out["cos"], 0.0)
+            elif self.cosine_term == "affine":
+                c = (1.0 + out["cos"]) / 2.0
+            else:
+                raise ValueError(f"unknown model.cosine_term {self.cosine_term!r} (use 'relu' or 'affine')")
+            scores = out["alpha"] * c + (1.0 - out["alpha"]) * h
         else:
             scores = h
         out.update(scores=jnp.where(mask, scores, 0.0), h=h)

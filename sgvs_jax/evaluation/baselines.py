@@ -1,0 +1,99 @@
+"""Training-free scores of the features themselves, through the same pipeline.
+
+A trained selector counts only where it beats these (and random scores, and the
+untrained model).  Each criterion maps one video's (T, D) features, as the model
+sees them (after ``data.normalization``), to (T,) scores; ``x̂`` is a step's
+feature over its L2 norm.
+
+  uniqueness           mean Euclidean distance to the video's other steps
+  local_dissimilarity  1 - mean cos(x_t, x_j) over the k most similar other steps
+                       (k = 5 % of T, at least 1): a step with no close
+                       neighbours is distinct (Pang et al., WACV 2023)
+  global_consistency   mean cos(x_t, x_j) over all other steps: a step that
+                       agrees with the whole video (Pang et al., WACV 2023)
+  representativeness   cos(x_t, mean of the video's steps)
+  feature_norm         ||x_t|| (constant under ``normalization='l2'``)
+
+Scores are min-max scaled to [0, 1] per video before the keyshot knapsack (a
+rank-preserving map, so tau and rho are those of the raw criterion; the
+knapsack only takes shots of positive value).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import numpy as np
+
+from sgvs_jax.evaluation.protocol import evaluate_videos
+
+
+def _unit(x):
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def _cos_others(x):
+    xn = _unit(x)
+    sim = xn @ xn.T
+    np.fill_diagonal(sim, np.nan)
+    return sim
+
+
+def uniqueness(x):
+    sq = (x * x).sum(-1)
+    d = np.sqrt(np.maximum(sq[:, None] + sq[None] - 2 * x @ x.T, 0.0))
+    return d.sum(1) / max(len(x) - 1, 1)
+
+
+def local_dissimilarity(x):
+    sim = _cos_others(x)
+    k = max(1, int(round(0.05 * len(x))))
+    top = -np.sort(-np.nan_to_num(sim, nan=-np.inf), axis=1)[:, :k]
+    return 1.0 - top.mean(1)
+
+
+def global_consistency(x):
+    return np.nanmean(_cos_others(x), axis=1) if len(x) > 1 else np.zeros(len(x))
+
+
+def representativeness(x):
+    return _unit(x) @ _unit(x.mean(0))
+
+
+def feature_norm(x):
+    return np.linalg.norm(x, axis=-1)
+
+
+CRITERIA: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "uniqueness": uniqueness,
+    "local_dissimilarity": local_dissimilarity,
+    "global_consistency": global_consistency,
+    "representativeness": representativeness,
+    "feature_norm": feature_norm,
+}
+
+
+def scale01(scores) -> np.ndarray:
+    scores = np.asarray(scores, np.float64)
+    span = np.ptp(scores) if scores.size else 0.0
+    return (scores - scores.min()) / span if span > 0 else np.full_like(scores, 0.5)
+
+
+def training_free_scores(features, name: str) -> np.ndarray:
+    """(T, D) -> (T,) scores in [0, 1] of criterion ``name`` (see module docstring)."""
+    if name not in CRITERIA:
+        raise ValueError(f"unknown training-free criterion {name!r}; choose from {sorted(CRITERIA)}")
+    return scale01(CRITERIA[name](np.asarray(features, np.float64)))
+
+
+def training_free_baselines(videos: Mapping, keys, mode: str, budget: float = 0.15,
+                            features: Callable = lambda v: v.features) -> dict:
+    """``{criterion: {f1, tau, rho, spread}}`` over the videos ``keys``;
+    ``features(video)`` gives the (T, D) features the model sees."""
+    out = {}
+    for name in CRITERIA:
+        scores = {k: training_free_scores(features(videos[k]), name) for k in keys}
+        r = evaluate_videos(scores, videos, mode, budget)
+        out[name] = {"f1": r["f1"], "tau": r["tau"], "rho": r["rho"],
+                     "spread": float(np.mean([np.std(s) for s in scores.values()]))}
+    return out

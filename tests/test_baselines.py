@@ -1,0 +1,66 @@
+"""Training-free scores, the score diagnostics and the collapse flag."""
+
+import numpy as np
+import pytest
+
+from sgvs_jax import train
+from sgvs_jax.data.synthetic import make_dataset
+from sgvs_jax.evaluation import CRITERIA, training_free_baselines, training_free_scores
+
+
+def features():
+    rng = np.random.default_rng(0)
+    base = np.tile(np.array([1.0, 0.0, 0.0]), (10, 1)) + 0.01 * rng.normal(size=(10, 3))
+    base[3] = [0.0, 0.0, 2.0]  # a one-off, far and long step
+    base[7] = [0.7, 0.7, 0.0]  # half-way between the crowd and elsewhere
+    return base
+
+
+@pytest.mark.parametrize("name, top", [("uniqueness", 3), ("local_dissimilarity", 3), ("feature_norm", 3)])
+def test_distinct_step_scores_highest(name, top):
+    s = training_free_scores(features(), name)
+    assert s.shape == (10,) and s.min() == 0.0 and s.max() == 1.0
+    assert int(np.argmax(s)) == top
+
+
+@pytest.mark.parametrize("name", ["global_consistency", "representativeness"])
+def test_consistent_steps_score_above_the_outlier(name):
+    s = training_free_scores(features(), name)
+    assert int(np.argmin(s)) == 3 and np.all(np.delete(s, [3, 7]) > s[7])
+
+
+def test_unknown_criterion_and_flat_scores():
+    with pytest.raises(ValueError, match="unknown training-free criterion"):
+        training_free_scores(features(), "magic")
+    assert np.all(training_free_scores(np.ones((5, 3)), "feature_norm") == 0.5)  # no ranking: flat, not NaN
+
+
+def test_baselines_run_through_the_evaluation():
+    vs = make_dataset(n_videos=3, min_steps=30, max_steps=60, feature_dim=16, sem_dim=8, seed=0)
+    out = training_free_baselines(vs, list(vs), "avg")
+    assert set(out) == set(CRITERIA)
+    for r in out.values():
+        assert 0 <= r["f1"] <= 100 and -1 <= r["tau"] <= 1 and r["spread"] > 0
+
+
+def test_score_diagnostics_and_collapse_flag():
+    rng = np.random.default_rng(0)
+    flat = {"a": {"scores": 0.3 + 0.001 * rng.random(50), "h": 0.3 + 0.001 * rng.random(50),
+                  "cos": np.zeros(50), "alpha": np.float32(0.5)}}
+    d = train.score_diagnostics(flat)
+    assert d["spread"] < train.COLLAPSE_SPREAD and d["alpha"] == 0.5
+    o = flat["a"]
+    assert d["cos_share"] == pytest.approx(np.mean(o["scores"] - 0.5 * o["h"]) / np.mean(o["scores"]), rel=1e-6)
+    no_fssa = train.score_diagnostics({"a": {"scores": rng.random(50), "h": rng.random(50)}})
+    assert no_fssa["alpha"] is None and no_fssa["cos_share"] == 0.0 and no_fssa["spread"] > 0.2
+
+    def split(spread):
+        row = {"f1": 50.0, "tau": 0.1, "rho": 0.1, "spread": spread, "epoch": 1}
+        return {"selection": {r: row for r in list(train.RULES) + ["untrained"]},
+                "random": {"f1": 40.0, "tau": 0.0, "rho": 0.0},
+                "training_free": {"uniqueness": {"f1": 45.0, "tau": 0.05, "rho": 0.05, "spread": 0.2}}}
+
+    assert train.summarize({"0": split(0.005)})["collapsed"]
+    s = train.summarize({"0": split(0.1), "1": split(0.1)})
+    assert not s["collapsed"] and s["learning_gain"]["tau"]["mean"] == 0.0
+    assert s["training_free"]["uniqueness"]["tau"]["mean"] == 0.05

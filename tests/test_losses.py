@@ -1,0 +1,61 @@
+"""SUM-GAN-AAE terms and the semantic alignment term."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sgvs_jax import losses
+
+
+def titles_and_frames():
+    rng = np.random.default_rng(0)
+    bank = rng.normal(size=(5, 16)).astype(np.float32)
+    # Video 0 (title = bank[0]): steps 0-2 show its topic, steps 3-9 unrelated content.
+    frames = rng.normal(size=(1, 10, 16)).astype(np.float32)
+    frames[0, :3] = bank[0] + 0.1 * rng.normal(size=(3, 16))
+    return jnp.asarray(frames), jnp.asarray(bank[:1]), jnp.asarray(bank)
+
+
+def test_semantic_alignment_rewards_scoring_the_title_steps():
+    frames, title, bank = titles_and_frames()
+    mask, valid = jnp.ones((1, 10), bool), jnp.ones((1,), bool)
+
+    def loss(scores):
+        return losses.semantic_alignment(frames, scores, mask, title, bank, valid, 0.2)
+
+    on_topic = jnp.asarray([[0.9] * 3 + [0.1] * 7])
+    off_topic = jnp.asarray([[0.1] * 3 + [0.9] * 7])
+    assert loss(on_topic) < loss(off_topic)
+    g = np.asarray(jax.grad(loss)(jnp.full((1, 10), 0.3)))[0]
+    assert g[:3].max() < g[3:].min()  # descent raises the title steps' scores
+    # 'mean' pooling gives the scores no gradient (only X_t learns)
+    g_mean = jax.grad(lambda s: losses.semantic_alignment(frames, s, mask, title, bank, valid, 0.2, "mean"))(
+        jnp.full((1, 10), 0.3))
+    np.testing.assert_array_equal(np.asarray(g_mean), 0.0)
+    with pytest.raises(ValueError, match="semantic_pooling"):
+        losses.semantic_alignment(frames, on_topic, mask, title, bank, valid, 0.2, "max")
+
+
+def test_own_title_copies_in_the_bank_are_not_negatives():
+    frames, title, bank = titles_and_frames()
+    mask, valid = jnp.ones((1, 10), bool), jnp.ones((1,), bool)
+    s = jnp.full((1, 10), 0.3)
+    a = losses.semantic_alignment(frames, s, mask, title, bank, valid, 0.2)
+    b = losses.semantic_alignment(frames, s, mask, title, jnp.concatenate([bank, bank[:1], bank[:1]]), valid, 0.2)
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_stepwise_reconstruction_sees_what_the_pooled_one_misses():
+    rng = np.random.default_rng(1)
+    states = jnp.asarray(rng.normal(size=(1, 8, 4)), jnp.float32)
+    shuffled = states[:, ::-1]  # same steps, other order: same mean state
+    mask, valid = jnp.ones((1, 8), bool), jnp.ones((1,), bool)
+    pooled = losses.reconstruction(states.mean(1), shuffled.mean(1), valid)
+    assert float(pooled) < 1e-5
+    assert float(losses.stepwise_reconstruction(states, shuffled, mask, valid)) > 0.5
+    # padding steps do not count
+    padded = jnp.concatenate([states, jnp.zeros((1, 4, 4))], 1)
+    other = jnp.concatenate([states, jnp.ones((1, 4, 4))], 1)
+    m = jnp.asarray([[True] * 8 + [False] * 4])
+    assert float(losses.stepwise_reconstruction(padded, other, m, valid)) < 1e-5
