@@ -33,7 +33,7 @@ def get_config():
     c.data.min_bucket = 64
     c.data.eval_mode = "avg"  # F1 over users: 'avg' (TVSum) | 'max' (SumMe)
     c.data.synthetic = ml_collections.ConfigDict(dict(
-        n_videos=20, min_steps=60, max_steps=200, feature_dim=256, sem_dim=64, n_users=5, n_tokens=6,
+        n_videos=30, min_steps=60, max_steps=200, feature_dim=256, sem_dim=16, n_users=5, n_tokens=6,
         frames_per_step=15, planted_fraction=0.2, seed=0))
 
     c.model = ml_collections.ConfigDict()
@@ -55,7 +55,7 @@ def get_config():
     c.model.cosine_term = "relu"
 
     c.train = ml_collections.ConfigDict()
-    c.train.num_epochs = 15
+    c.train.num_epochs = 10
     c.train.batch_size = 4
     c.train.schedule = "incremental"  # 'incremental' | 'joint' (ablation)
     c.train.adversarial = True  # False: no discriminator, feature reconstruction (ablation)

@@ -284,7 +284,7 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
     tcfg = config.train
     if tcfg.num_epochs < 1:
         raise ValueError(f"train.num_epochs must be >= 1, got {tcfg.num_epochs}")
-    buckets, sharder, kwargs = trainer.buckets, trainer.sharder, trainer.batch_kwargs
+    buckets, sharder = trainer.buckets, trainer.sharder
     step = trainer.step
     rng = jax.random.PRNGKey(config.seed)
     init_rng, train_rng = jax.random.split(jax.random.fold_in(rng, index))

@@ -7,9 +7,10 @@ projection ``render`` shared by the dataset and all of the same norm:
 
   topic        (``planted_fraction`` of the shots; what annotators mark) the
                rendering of a per-shot variation of ``z``
-  background   2-3 scenes of the video that recur across most other shots
-               (e.g. a presenter, a street): the largest clusters, so the most
-               representative / globally consistent steps
+  background   2-3 scenes that recur across most other shots (e.g. a presenter,
+               a street), drawn from a small pool shared by the whole dataset:
+               the largest clusters, so the most representative / globally
+               consistent steps, and no clue to what the video is about
   distractors  a few one-off shots of unrelated content: the most unique steps
 
 So representativeness and global consistency pick the background, uniqueness
@@ -36,7 +37,8 @@ def _unit(x):
 
 
 def make_video(key: str, rng: np.random.Generator, render: np.ndarray, n_steps: int, sem_dim: int,
-               n_users: int, n_tokens: int, frames_per_step: int, planted_fraction: float) -> Video:
+               n_users: int, n_tokens: int, frames_per_step: int, planted_fraction: float,
+               background_pool: np.ndarray) -> Video:
     feature_dim = render.shape[1]
     # Shots of 4..16 steps.
     bounds = [0]
@@ -51,7 +53,7 @@ def make_video(key: str, rng: np.random.Generator, render: np.ndarray, n_steps: 
     kinds = kinds[rng.permutation(n_shots)]
 
     z = _unit(rng.normal(size=sem_dim))
-    backgrounds = _unit(rng.normal(size=(int(rng.integers(2, 4)), sem_dim)))
+    backgrounds = background_pool[rng.choice(len(background_pool), size=int(rng.integers(2, 4)), replace=False)]
     bg_of_video = rng.integers(len(backgrounds), size=n_shots)
     features = np.empty((n_steps, feature_dim), np.float32)
     clip_frames = np.empty((n_steps, sem_dim), np.float32)
@@ -97,15 +99,16 @@ def make_video(key: str, rng: np.random.Generator, render: np.ndarray, n_steps: 
                  text_pooled=pooled.astype(np.float32), clip_frames=clip_frames).validate("<synthetic>")
 
 
-def make_dataset(n_videos: int = 20, min_steps: int = 60, max_steps: int = 200, feature_dim: int = 256,
-                 sem_dim: int = 64, n_users: int = 5, n_tokens: int = 6, frames_per_step: int = 15,
+def make_dataset(n_videos: int = 30, min_steps: int = 60, max_steps: int = 200, feature_dim: int = 256,
+                 sem_dim: int = 16, n_users: int = 5, n_tokens: int = 6, frames_per_step: int = 15,
                  planted_fraction: float = 0.2, seed: int = 0) -> dict[str, Video]:
     """Returns ``{'video_1': Video, ...}``; the same seed gives the same data."""
     rng = np.random.default_rng(seed)
     render = rng.normal(size=(sem_dim, feature_dim)) / np.sqrt(sem_dim)
+    background_pool = _unit(rng.normal(size=(6, sem_dim)))
     lengths = rng.integers(min_steps, max_steps + 1, size=n_videos)
     return {f"video_{i + 1}": make_video(f"video_{i + 1}", rng, render, int(lengths[i]), sem_dim, n_users,
-                                         n_tokens, frames_per_step, planted_fraction)
+                                         n_tokens, frames_per_step, planted_fraction, background_pool)
             for i in range(n_videos)}
 
 
