@@ -104,6 +104,16 @@ def study_summary(agg: dict, args, extra) -> dict:
                                                   f"{a['learning_gain_tau']['runs_x_splits']} seed x split runs"}}
     base = agg.get("sgvs", next(iter(agg.values())))["baselines"]
     out["baselines"] = {name: flat(b) for name, b in base.items()}
+    if args.tuning_split is not None:
+        # Settings were chosen looking at this split's test annotations: report the others apart.
+        t = str(args.tuning_split)
+        for v in agg:
+            runs = [json.load(open(os.path.join(args.workdir, v, f"seed_{s}", "results.json")))
+                    for s in (args.seeds if v == "sgvs" else args.ablation_seeds)]
+            rows = [sp["selection"]["last_epoch"] for r in runs for k, sp in r["splits"].items() if k != t]
+            out[v]["last_epoch_without_tuning_split"] = {m: round(float(np.mean([x[m] for x in rows])), 4)
+                                                         for m in METRICS + ("spread",)}
+            out[v]["tuning_split"] = args.tuning_split
     out["command"] = " ".join(["python launch/local_sweep.py"] + sys.argv[1:])
     out["provenance"] = {k: v for k, v in provenance().items() if k != "config"}
     out["provenance"].update(config=args.config, extra_overrides=extra, seeds=args.seeds,
@@ -146,6 +156,9 @@ def main():
     p.add_argument("--parallel", type=int, default=1, help="runs at once")
     p.add_argument("--out", default="", help="write the study summary JSON here")
     p.add_argument("--table_only", action="store_true", help="tabulate finished runs, start nothing")
+    p.add_argument("--tuning_split", type=int, default=None,
+                   help="the split whose test annotations were looked at to choose settings: the summary "
+                        "also gives the last-epoch means over the other splits")
     args = p.parse_args(argv)
     args.ablation_seeds = args.ablation_seeds or args.seeds
 
@@ -180,8 +193,10 @@ def main():
                    "extra": extra, "results": agg}, f, indent=1)
     if args.out and agg:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(study_summary(agg, args, extra), f, indent=1)
+        summary = study_summary(agg, args, extra)
+        with open(args.out + ".tmp", "w") as f:
+            json.dump(summary, f, indent=1)
+        os.replace(args.out + ".tmp", args.out)
         print(f"summary: {args.out}")
     print(table(agg))
 

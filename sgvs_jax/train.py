@@ -14,13 +14,13 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sgvs_jax.checkpointing import Checkpointer
 from sgvs_jax.data import bucket_lengths_for, iterate_batches, load_dataset
-from sgvs_jax.data.batching import FRAME_SOURCES, TOKEN_SOURCES, bucket_of
-from sgvs_jax.data.batching import normalize, semantic_dim, title_of
+from sgvs_jax.data.batching import FRAME_SOURCES, TOKEN_SOURCES, bucket_of, normalize, semantic_dim, title_of
 from sgvs_jax.evaluation import evaluate_videos, random_baseline, training_free_baselines
 from sgvs_jax.metrics_writer import MetricWriter
 from sgvs_jax.models import SGVS, count_params
 from sgvs_jax.provenance import provenance
-from sgvs_jax.train_steps import STAGE_PARTS, init_state, make_optimizers, make_stage_step, make_train_step
+from sgvs_jax.train_steps import STAGE_PARTS, init_state, make_optimizers, make_predict, make_stage_step, \
+    make_train_step
 
 METRICS = ("f1", "tau", "rho")
 COLLAPSE_SPREAD = 0.02  # a mean per-video score std below this is a collapsed selector
@@ -195,8 +195,7 @@ class Trainer:
         self.txs = make_optimizers(config.optim)
         self.sharder = Sharder(tcfg.batch_size)
         self.step, self.jitted, self._lower_step = make_step(config, self.model, self.txs)
-        self.predict = jax.jit(lambda params, batch: {
-            k: v for k, v in self.model.select(params, batch).items() if k in ("scores", "h", "cos", "alpha")})
+        self.predict = jax.jit(make_predict(self.model, outputs=("scores", "h", "cos", "alpha")))
         self.batch_kwargs = batch_kwargs(config)
         self.bank_size = len(videos)
 

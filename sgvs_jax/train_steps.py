@@ -227,11 +227,13 @@ def make_stage_step(model: SGVS, txs: dict, cfg, stage: str):
     return step
 
 
-def make_predict(model: SGVS):
-    """``predict(params, batch) -> (B, T)`` importance scores (no dropout)."""
+def make_predict(model: SGVS, outputs: tuple = ()):
+    """``predict(params, batch) -> (B, T)`` importance scores (no dropout); with
+    ``outputs``, a dict of those selector outputs (e.g. 'scores', 'h', 'cos', 'alpha')."""
 
     def predict(params, batch):
-        return model.select(params, batch)["scores"]
+        out = model.select(params, batch)
+        return {k: v for k, v in out.items() if k in outputs} if outputs else out["scores"]
 
     return predict
 
