@@ -62,15 +62,21 @@ def _stats(per_split: np.ndarray) -> dict:
             "std_over_seeds": float(per_split.mean(axis=1).std())}
 
 
-def aggregate(workdir, variants, seeds_of) -> dict:
+def aggregate(workdir, variants, seeds_of, tuning_split=None) -> dict:
     """Per variant: every rule's metrics (and spread), the learning gain per split,
-    and the baselines (random, training-free) of its runs."""
+    and the baselines (random, training-free) of its runs; with ``tuning_split``
+    (the split whose test annotations were looked at to choose settings) also the
+    last-epoch means over the other splits."""
     agg = {}
     for v in variants:
         runs = [json.load(open(os.path.join(workdir, v, f"seed_{s}", "results.json"))) for s in seeds_of(v)
                 if os.path.exists(os.path.join(workdir, v, f"seed_{s}", "DONE"))]
         if not runs:
             continue
+        if tuning_split is not None:
+            rows = [sp["selection"]["last_epoch"] for r in runs for k, sp in r["splits"].items()
+                    if k != str(tuning_split)]
+            tuned = {m: float(np.mean([x[m] for x in rows])) for m in METRICS + ("spread",)}
         splits = [list(r["splits"].values()) for r in runs]
         a = {"seeds": len(runs), "splits": len(splits[0])}
         for rule in RULES:
@@ -85,6 +91,8 @@ def aggregate(workdir, variants, seeds_of) -> dict:
         for name in splits[0][0]["training_free"]:
             a["baselines"][name] = {m: _stats(np.array([[sp["training_free"][name][m] for sp in r]
                                                         for r in splits])) for m in METRICS + ("spread",)}
+        if tuning_split is not None:
+            a["last_epoch_without_tuning_split"] = tuned
         agg[v] = a
     return agg
 
@@ -104,15 +112,10 @@ def study_summary(agg: dict, args, extra) -> dict:
                                                   f"{a['learning_gain_tau']['runs_x_splits']} seed x split runs"}}
     base = agg.get("sgvs", next(iter(agg.values())))["baselines"]
     out["baselines"] = {name: flat(b) for name, b in base.items()}
-    if args.tuning_split is not None:
-        # Settings were chosen looking at this split's test annotations: report the others apart.
-        t = str(args.tuning_split)
-        for v in agg:
-            runs = [json.load(open(os.path.join(args.workdir, v, f"seed_{s}", "results.json")))
-                    for s in (args.seeds if v == "sgvs" else args.ablation_seeds)]
-            rows = [sp["selection"]["last_epoch"] for r in runs for k, sp in r["splits"].items() if k != t]
-            out[v]["last_epoch_without_tuning_split"] = {m: round(float(np.mean([x[m] for x in rows])), 4)
-                                                         for m in METRICS + ("spread",)}
+    for v, a in agg.items():
+        if "last_epoch_without_tuning_split" in a:
+            out[v]["last_epoch_without_tuning_split"] = {
+                m: round(x, 4) for m, x in a["last_epoch_without_tuning_split"].items()}
             out[v]["tuning_split"] = args.tuning_split
     out["command"] = " ".join(["python launch/local_sweep.py"] + sys.argv[1:])
     out["provenance"] = {k: v for k, v in provenance().items() if k != "config"}
@@ -187,7 +190,7 @@ def main():
                     print(f"[{time.time() - t0:6.0f} s] FAILED {v} seed {s} (rc {proc.returncode}); "
                           f"see {out}/log.txt", flush=True)
         time.sleep(1)
-    agg = aggregate(args.workdir, args.variants, seeds_of)
+    agg = aggregate(args.workdir, args.variants, seeds_of, args.tuning_split)
     with open(os.path.join(args.workdir, "sweep.json"), "w") as f:
         json.dump({"config": args.config, "seeds": args.seeds, "ablation_seeds": args.ablation_seeds,
                    "extra": extra, "results": agg}, f, indent=1)
