@@ -14,7 +14,7 @@ def get_config():
     c.seed = 0
     c.splits = ()  # split indices to run; empty = all
     c.distributed = False  # call jax.distributed.initialize() (multi-host TPU VMs)
-    c.compilation_cache_dir = ""  # persistent XLA cache shared by runs (e.g. seeds of a sweep)
+    c.compilation_cache_dir = ""  # persistent XLA cache: "" = per-user folder (sgvs_jax/compile_cache.py), "none" = off
 
     c.data = ml_collections.ConfigDict()
     c.data.source = "synthetic"  # 'synthetic' | 'h5' | 'tvsum_i3d'
@@ -92,4 +92,5 @@ def get_config():
 
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.keep = 2
+    c.checkpoint.every = 5  # epochs between checkpoints; the last epoch is always saved
     return c

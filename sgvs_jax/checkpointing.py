@@ -20,19 +20,32 @@ class CheckpointError(RuntimeError):
 
 
 class Checkpointer:
+    """Saves and restores ``(state, history)`` by step.  The folder is created by
+    the first save, so a run that fails before it leaves no empty folder."""
+
     def __init__(self, directory: str, keep: int = 2):
         self.directory = os.path.abspath(directory)
-        self.manager = ocp.CheckpointManager(
-            self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False),
-        )
+        self.keep = keep
+        self._manager = None
+
+    @property
+    def manager(self) -> ocp.CheckpointManager:
+        if self._manager is None:
+            self._manager = ocp.CheckpointManager(
+                self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=self.keep, create=True,
+                                                                     enable_async_checkpointing=False))
+        return self._manager
 
     def latest_step(self):
+        if self._manager is None and not os.path.isdir(self.directory):
+            return None
         return self.manager.latest_step()
 
-    def save(self, step: int, state, history: list) -> None:
+    def save(self, step: int, state, history: list, config: dict | None = None) -> None:
+        """``config``: the training config (JSON), checked by :meth:`restore`."""
+        meta = {"epochs": history, **({"training_config": config} if config is not None else {})}
         self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                        history=ocp.args.JsonSave({"epochs": history})))
+                                                        history=ocp.args.JsonSave(meta)))
         self.manager.wait_until_finished()
 
     def shapes(self, step: int) -> dict | None:
@@ -49,8 +62,9 @@ class Checkpointer:
         finally:
             logging.set_verbosity(verbosity)
 
-    def restore(self, step: int, target_state):
-        """Restores (state, history) at ``step`` into the structure of ``target_state``."""
+    def restore(self, step: int, target_state, config: dict | None = None):
+        """Restores (state, history) at ``step`` into the structure of ``target_state``;
+        with ``config``, a checkpoint saved under another training config is refused."""
         abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, target_state)
         path = os.path.join(self.directory, str(step))
         saved = self.shapes(step)
@@ -72,6 +86,12 @@ class Checkpointer:
         history = out["history"]
         if not isinstance(history, dict) or "epochs" not in history:
             raise CheckpointError(f"checkpoint {path}: history is missing or malformed")
+        saved_config = history.get("training_config")
+        if config is not None and saved_config is not None and saved_config != config:
+            from sgvs_jax.workdir import differences
+            diff = differences(saved_config, config)
+            raise CheckpointError(f"checkpoint {path} was saved under another training config "
+                                  f"({'; '.join(diff[:4])}); use --restart or another --workdir")
         leaves_ok = all(l.shape == t.shape for l, t in zip(jax.tree_util.tree_leaves(out["state"]),
                                                            jax.tree_util.tree_leaves(target_state)))
         if not leaves_ok:
@@ -79,4 +99,5 @@ class Checkpointer:
         return out["state"], history["epochs"]
 
     def close(self):
-        self.manager.close()
+        if self._manager is not None:
+            self._manager.close()

@@ -26,9 +26,11 @@ from typing import Optional, Sequence
 import numpy as np
 
 from sgvs_jax.data.from_video import DEFAULTS, EXTRACTION_ATTR, video_from_file
-from sgvs_jax.data.h5io import write_h5
+from sgvs_jax.data.h5io import read_h5_attrs, write_h5
+from sgvs_jax.files import OutputError, check_outputs, write_json
 from sgvs_jax.provenance import provenance
 
+SPLITS_ATTR = "sgvs_jax_splits"  # root attribute: the split file written with the h5
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mkv", ".mov", ".avi", ".webm", ".mpg", ".mpeg", ".flv", ".wmv", ".ts")
 
 
@@ -59,8 +61,13 @@ def extract_features(videos: str, out: str, clip_model: str, sample_fps: float =
                      titles: Optional[dict] = None, n_splits: int = 5, seed: int = 0,
                      kts_mean_shot_seconds: Optional[float] = DEFAULTS["kts_mean_shot_seconds"],
                      max_text_tokens: int = DEFAULTS["max_text_tokens"],
-                     skip_bad: bool = False, splits_out: Optional[str] = None) -> dict:
+                     skip_bad: bool = False, splits_out: Optional[str] = None, overwrite: bool = False,
+                     titles_path: Optional[str] = None) -> dict:
     """Extracts every video of ``videos`` and writes ``out`` (+ its split file).
+
+    No output may be an input (a video, ``titles_path``), and an existing file is
+    replaced only if an earlier extract_features wrote it or ``overwrite``; both
+    are checked before any video is read.
 
     Returns:
       {'h5': path, 'splits': path or None, 'videos': {key: file name}, 'skipped': {file: error}}.
@@ -69,6 +76,12 @@ def extract_features(videos: str, out: str, clip_model: str, sample_fps: float =
     from sgvs_jax.video_io import VideoError
 
     files = list_videos(videos)
+    if out.lower().endswith(VIDEO_EXTENSIONS):
+        raise OutputError(f"--out {out} has a video file's extension; the features go to an .h5 file")
+    splits_out = splits_out or os.path.splitext(out)[0] + "_splits.json"
+    outputs = {"--out": out} if len(files) < 2 else {"--out": out, "split file": splits_out}
+    check_outputs(outputs, inputs=files + [titles_path], overwrite=overwrite,
+                  ours={"--out": _is_our_h5, "split file": lambda p: _names_split_file(out, p)})
     encoder = ClipEncoder(clip_model)
     titles = titles or {}
     records, skipped = {}, {}
@@ -95,17 +108,30 @@ def extract_features(videos: str, out: str, clip_model: str, sample_fps: float =
         raise ValueError(f"{videos}: no video could be read")
     settings = {**encoder.describe(), "sample_fps": sample_fps, "kts_mean_shot_seconds": kts_mean_shot_seconds,
                 "kts_vmax": DEFAULTS["kts_vmax"], "max_text_tokens": max_text_tokens}
-    write_h5(out, records, attrs={EXTRACTION_ATTR: settings, "sgvs_jax_provenance": provenance()})
+    attrs = {EXTRACTION_ATTR: settings, "sgvs_jax_provenance": provenance()}
+    if len(records) >= 2:
+        attrs[SPLITS_ATTR] = os.path.abspath(splits_out)
+    write_h5(out, records, attrs=attrs)
     result = {"h5": out, "splits": None, "videos": {k: v.name for k, v in records.items()}, "skipped": skipped}
     if len(records) >= 2:
-        splits_out = splits_out or os.path.splitext(out)[0] + "_splits.json"
-        folds = make_folds(list(records), n_splits, seed)
-        tmp = splits_out + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(folds, f, indent=1)
-        os.replace(tmp, splits_out)
+        write_json(splits_out, make_folds(list(records), n_splits, seed))
         result["splits"] = splits_out
     return result
+
+
+def _is_our_h5(path: str) -> bool:
+    try:
+        return EXTRACTION_ATTR in read_h5_attrs(path)
+    except (ValueError, OSError):
+        return False
+
+
+def _names_split_file(h5_path: str, path: str) -> bool:
+    """Whether the h5 at ``h5_path`` is ours and records ``path`` as its split file."""
+    try:
+        return read_h5_attrs(h5_path).get(SPLITS_ATTR) == os.path.abspath(path)
+    except (ValueError, OSError):
+        return False
 
 
 def main(argv):
@@ -121,7 +147,8 @@ def main(argv):
             if not isinstance(titles, dict):
                 raise ValueError(f"{FLAGS.titles}: expected a JSON object {{file name: title}}")
         r = extract_features(FLAGS.videos, FLAGS.out, FLAGS.clip_model, FLAGS.fps, titles, FLAGS.n_splits,
-                             FLAGS.seed, FLAGS.kts_mean_shot_seconds, FLAGS.max_text_tokens, FLAGS.skip_bad)
+                             FLAGS.seed, FLAGS.kts_mean_shot_seconds, FLAGS.max_text_tokens, FLAGS.skip_bad,
+                             overwrite=FLAGS.overwrite, titles_path=FLAGS.titles)
     except (ValueError, RuntimeError, OSError) as e:  # VideoError, ClipError, DataError, missing files
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
@@ -145,6 +172,8 @@ def define_flags():
                        "mean shot length for KTS; 0: KTS chooses the number of shots (cpd_auto)")
     flags.DEFINE_integer("max_text_tokens", DEFAULTS["max_text_tokens"], "title tokens kept")
     flags.DEFINE_bool("skip_bad", False, "skip unreadable videos instead of stopping")
+    flags.DEFINE_bool("overwrite", False, "replace existing output files that an earlier extract_features did not "
+                                          "write (an input video is never replaced)")
 
 
 if __name__ == "__main__":

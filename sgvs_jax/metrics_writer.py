@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import struct
 import time
 
@@ -82,34 +81,93 @@ def read_tfrecords(path: str) -> list[bytes]:
     return out
 
 
+EVENTS = "events.out.tfevents.sgvs_jax"  # one event file per workdir, rebuilt from metrics.jsonl
+
+
 class MetricWriter:
-    """``write_scalars(step, {name: value})`` to ``logdir/events.out.tfevents.*`` and ``metrics.jsonl``."""
+    """``write_scalars(step, {name: value})`` to ``logdir/metrics.jsonl`` and the
+    TensorBoard event file ``logdir/events.out.tfevents.sgvs_jax``.
+
+    metrics.jsonl is the record; the event file is rebuilt from it whenever the
+    writer opens or a split resumes, so a rerun never leaves duplicate points or
+    a second event file.  ``resume(prefix, step)`` drops the lines of one split
+    (tags starting with ``prefix``) after ``step``, the epochs its checkpoint does
+    not hold, before they are written again.
+    """
 
     def __init__(self, logdir: str, enabled: bool = True):
         self.enabled = enabled
-        if not enabled:
+        self.logdir = logdir
+        self._events = self._jsonl = None
+        if enabled:
+            os.makedirs(logdir, exist_ok=True)
+            self._rewrite(lambda line: True)
+
+    @property
+    def jsonl_path(self) -> str:
+        return os.path.join(self.logdir, "metrics.jsonl")
+
+    def _lines(self) -> list[dict]:
+        if not os.path.exists(self.jsonl_path):
+            return []
+        out = []
+        with open(self.jsonl_path) as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:  # a line cut short by a killed run
+                    continue
+        return out
+
+    def _rewrite(self, keep) -> None:
+        """Keeps the lines ``keep`` accepts, rebuilds the event file from them, and
+        reopens both for appending."""
+        from sgvs_jax.files import atomic_path
+
+        self.close()
+        lines = [line for line in self._lines() if keep(line)]
+        with atomic_path(self.jsonl_path) as tmp, open(tmp, "w") as f:
+            for line in lines:
+                f.write(json.dumps(line) + "\n")
+        with atomic_path(os.path.join(self.logdir, EVENTS)) as tmp, open(tmp, "wb") as f:
+            f.write(tfrecord(encode_event(time.time(), 0, file_version="brain.Event:2")))
+            for line in lines:
+                f.write(self._records(line))
+        self._events = open(os.path.join(self.logdir, EVENTS), "ab")
+        self._jsonl = open(self.jsonl_path, "a")
+
+    @staticmethod
+    def _records(line: dict) -> bytes:
+        now = line.get("time", 0.0)
+        return b"".join(tfrecord(encode_event(now, int(line["step"]), tag, float(value)))
+                        for tag, value in line.items() if tag not in ("step", "time"))
+
+    def resume(self, prefix: str, step: int) -> None:
+        """Drops this split's lines (tags starting with ``prefix``) of steps after
+        ``step`` (all of them when ``step`` < 0)."""
+        if not self.enabled:
             return
-        os.makedirs(logdir, exist_ok=True)
-        name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}"
-        self._events = open(os.path.join(logdir, name), "ab")
-        self._events.write(tfrecord(encode_event(time.time(), 0, file_version="brain.Event:2")))
-        self._jsonl = open(os.path.join(logdir, "metrics.jsonl"), "a")
+
+        def keep(line):
+            tags = [t for t in line if t not in ("step", "time")]
+            return line["step"] <= step or not tags or not all(t.startswith(prefix) for t in tags)
+        self._rewrite(keep)
 
     def write_scalars(self, step: int, scalars: dict) -> None:
         if not self.enabled:
             return
-        now = time.time()
-        for tag, value in scalars.items():
-            self._events.write(tfrecord(encode_event(now, int(step), tag, float(value))))
-        self._jsonl.write(json.dumps({"step": int(step), **{k: float(v) for k, v in scalars.items()}}) + "\n")
+        line = {"step": int(step), "time": round(time.time(), 3), **{k: float(v) for k, v in scalars.items()}}
+        self._events.write(self._records(line))
+        self._jsonl.write(json.dumps(line) + "\n")
         self.flush()
 
     def flush(self):
-        if self.enabled:
+        if self.enabled and self._events is not None:
             self._events.flush()
             self._jsonl.flush()
 
     def close(self):
-        if self.enabled:
-            self._events.close()
-            self._jsonl.close()
+        for f in (self._events, self._jsonl):
+            if f is not None:
+                f.close()
+        self._events = self._jsonl = None

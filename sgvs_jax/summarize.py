@@ -27,9 +27,10 @@ import numpy as np
 from sgvs_jax.data.from_video import DEFAULTS, EXTRACTION_ATTR, title_from_filename, video_from_file
 from sgvs_jax.data.h5io import read_h5_attrs
 from sgvs_jax.evaluation.summary import select_keyshots
+from sgvs_jax.files import atomic_path, check_outputs, read_json
 from sgvs_jax.inference import Scorer, read_run_config
 from sgvs_jax.provenance import provenance
-from sgvs_jax.video_io import atomic_output, write_selected_frames
+from sgvs_jax.video_io import write_selected_frames
 
 
 def extraction_settings(config) -> dict:
@@ -43,9 +44,13 @@ def summarize_video(video_path: str, run_dir: str, out_path: str, title: Optiona
                     clip_model: Optional[str] = None, sample_fps: Optional[float] = None,
                     budget: float = 0.15, split: Optional[int] = None, json_path: Optional[str] = None,
                     plot_path: Optional[str] = None,
-                    kts_mean_shot_seconds: Optional[float] = None) -> dict:
+                    kts_mean_shot_seconds: Optional[float] = None, overwrite: bool = False) -> dict:
     """Writes ``out_path`` (summary video), ``json_path`` and ``plot_path``
-    (default: beside ``out_path`` with .json / .png); returns the JSON record."""
+    (default: beside ``out_path`` with .json / .png); returns the JSON record.
+
+    No output may be an input (the video, the run's files), and an existing file
+    is replaced only if an earlier summarize wrote it (its JSON names it) or
+    ``overwrite``; both are checked before any work."""
     from sgvs_jax.clip_features import ClipEncoder
 
     if not 0 < budget <= 1:
@@ -54,6 +59,10 @@ def summarize_video(video_path: str, run_dir: str, out_path: str, title: Optiona
     json_path = json_path or base + ".json"
     plot_path = plot_path or base + ".png"
     config, _ = read_run_config(run_dir)
+    check_outputs({"--out": out_path, "--json": json_path, "--plot": plot_path},
+                  inputs=[video_path, os.path.join(run_dir, "results.json"), config.data.get("h5_path"),
+                          config.data.get("split_path")],
+                  overwrite=overwrite, ours=earlier_outputs(json_path, out_path, plot_path))
     settings = {**DEFAULTS, **extraction_settings(config)}
     clip_model = clip_model or settings.get("clip_model")
     if not clip_model:
@@ -86,6 +95,7 @@ def summarize_video(video_path: str, run_dir: str, out_path: str, title: Optiona
     record = {
         "video": os.path.abspath(video_path),
         "summary_video": os.path.abspath(out_path),
+        "plot": os.path.abspath(plot_path),
         "title": title,
         "n_frames": video.n_frames, "fps": fps, "duration_s": video.n_frames / fps,
         "width": sampled.width, "height": sampled.height,
@@ -106,7 +116,7 @@ def summarize_video(video_path: str, run_dir: str, out_path: str, title: Optiona
     }
     from sgvs_jax.plotting import plot_summary
     name = os.path.basename(video_path)
-    with atomic_output(plot_path) as tmp_plot, atomic_output(json_path) as tmp_json:
+    with atomic_path(plot_path) as tmp_plot, atomic_path(json_path) as tmp_json:
         plot_summary(tmp_plot, sampled.times, scores, shots_s, selected, duration=video.n_frames / fps,
                      title=f"{name}: {record['summary_duration_s']:.1f} s of {record['duration_s']:.1f} s "
                            f"({100 * budget:.0f} % budget, {int(selected.sum())}/{len(cps)} shots)")
@@ -115,6 +125,20 @@ def summarize_video(video_path: str, run_dir: str, out_path: str, title: Optiona
         with open(tmp_json, "w") as f:
             json.dump(record, f, indent=1)
     return record
+
+
+def earlier_outputs(json_path: str, out_path: str, plot_path: str) -> dict:
+    """Predicates telling whether existing files at the output paths were written
+    by an earlier summarize: its JSON record, and the video and plot it names."""
+    def record():
+        r = read_json(json_path)
+        return r if isinstance(r, dict) and "summary_video" in r and "provenance" in r else None
+
+    def names(key, path):
+        return lambda p: record() is not None and record().get(key) == os.path.abspath(path)
+
+    return {"--json": lambda p: record() is not None, "--out": names("summary_video", out_path),
+            "--plot": names("plot", plot_path)}
 
 
 def main(argv):
@@ -126,7 +150,7 @@ def main(argv):
         r = summarize_video(FLAGS.video, FLAGS.workdir, FLAGS.out, title=FLAGS.title, clip_model=FLAGS.clip_model,
                             sample_fps=FLAGS.fps, budget=FLAGS.budget, split=FLAGS.split,
                             json_path=FLAGS.json, plot_path=FLAGS.plot,
-                            kts_mean_shot_seconds=FLAGS.kts_mean_shot_seconds)
+                            kts_mean_shot_seconds=FLAGS.kts_mean_shot_seconds, overwrite=FLAGS.overwrite)
     except (ValueError, RuntimeError, OSError) as e:  # VideoError, ClipError, DataError, CheckpointError
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
@@ -151,6 +175,8 @@ def define_flags():
     flags.DEFINE_integer("split", None, "which split's model (default: the first finished)")
     flags.DEFINE_string("json", None, "JSON output (default: OUT with .json)")
     flags.DEFINE_string("plot", None, "PNG plot (default: OUT with .png)")
+    flags.DEFINE_bool("overwrite", False, "replace existing output files that an earlier summarize did not write "
+                                          "(an input is never replaced)")
     flags.DEFINE_float("kts_mean_shot_seconds", None,
                        "mean shot length for KTS, 0: KTS chooses the number (default: the run's, else 4)")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import json
 import os
 import time
 
@@ -13,14 +12,17 @@ from absl import logging
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sgvs_jax.checkpointing import Checkpointer
+from sgvs_jax.config_check import check_buckets, check_config
 from sgvs_jax.data import bucket_lengths_for, iterate_batches, load_dataset
 from sgvs_jax.data.batching import FRAME_SOURCES, TOKEN_SOURCES, bucket_of, normalize, semantic_dim, title_of
 from sgvs_jax.evaluation import evaluate_videos, random_baseline, training_free_baselines
+from sgvs_jax.files import write_json
 from sgvs_jax.metrics_writer import MetricWriter
 from sgvs_jax.models import SGVS, count_params
 from sgvs_jax.provenance import provenance
 from sgvs_jax.train_steps import STAGE_PARTS, init_state, make_optimizers, make_predict, make_stage_step, \
     make_train_step
+from sgvs_jax.workdir import Workdir, WorkdirError, training_config
 
 METRICS = ("f1", "tau", "rho")
 COLLAPSE_SPREAD = 0.02  # a mean per-video score std below this is a collapsed selector
@@ -30,14 +32,6 @@ RULES = {
                       "after warm-up; uses no test labels",
     "max_test_f1_optimistic": "the epoch with the best test F1: optimistic, uses test labels",
 }
-
-
-def write_json(path: str, obj) -> None:
-    """Atomic JSON write (temp file + rename)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
 
 
 def build_model(config, feature_dim: int) -> SGVS:
@@ -281,8 +275,6 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
     train_videos = [videos[k] for k in split["train_keys"]]
     test_videos = [videos[k] for k in split["test_keys"]]
     tcfg = config.train
-    if tcfg.num_epochs < 1:
-        raise ValueError(f"train.num_epochs must be >= 1, got {tcfg.num_epochs}")
     buckets, sharder = trainer.buckets, trainer.sharder
     step = trainer.step
     rng = jax.random.PRNGKey(config.seed)
@@ -291,13 +283,18 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
     n_params = count_params(state["params"])
 
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
+    run_config = training_config(config)
     history, start = [], 0
     latest = ckpt.latest_step()
     if latest is not None:
-        state, history = ckpt.restore(latest, state)
+        if latest > tcfg.num_epochs:
+            raise WorkdirError(f"{ckpt.directory} holds epoch {latest}, past train.num_epochs="
+                               f"{tcfg.num_epochs}; raise num_epochs, or pass --restart to train anew")
+        state, history = ckpt.restore(latest, state, run_config)
         start = latest
         logging.info("split %d: resumed from %s/%d", index, ckpt.directory, latest)
         print(f"split {index}: resumed at epoch {latest} from {ckpt.directory}", flush=True)
+    writer.resume(f"split{index}/", start if start else -1)
     state = sharder.state(state)
     rnd = random_baseline(videos, split["test_keys"], config.data.eval_mode, config.eval.random_draws,
                           seed=config.seed + index, budget=config.eval.budget)
@@ -347,7 +344,8 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
             raise FloatingPointError(f"split {index} epoch {epoch + 1}: non-finite training loss "
                                      f"{train_metrics}; not saving this state")
         report(epoch + 1, train_metrics, time.time() - t0)
-        ckpt.save(epoch + 1, state, history)
+        if (epoch + 1) % config.checkpoint.get("every", 1) == 0 or epoch + 1 == tcfg.num_epochs:
+            ckpt.save(epoch + 1, state, history, run_config)
     ckpt.close()
     return {
         "history": history,
@@ -390,18 +388,25 @@ def summarize(split_results: dict) -> dict:
     return out
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
-    """Trains and evaluates every requested split; writes ``workdir/results.json``."""
+def train_and_evaluate(config, workdir: str, restart: bool = False) -> dict:
+    """Trains and evaluates every requested split; writes ``workdir/results.json``.
+
+    The config is checked before anything is read, the data before anything is
+    written; the workdir is locked for this process and resumed only by the same
+    training config (``restart``: discard the old run's files first; see
+    :mod:`sgvs_jax.workdir`).
+    """
+    check_config(config)
     if config.distributed:
         jax.distributed.initialize()
-    os.makedirs(workdir, exist_ok=True)
     videos, splits, where = load_dataset(config.data)
     indices = list(config.splits) if len(config.splits) else list(range(len(splits)))
     for i in indices:
         if not 0 <= i < len(splits):
             raise ValueError(f"config.splits has {i}, but the split file has {len(splits)} splits")
+    trainer = Trainer(config, videos)
+    check_buckets(trainer.buckets, max(v.length for v in videos.values()))
     is_main = jax.process_index() == 0
-    writer = MetricWriter(workdir, enabled=is_main)
     results = {"data": where, "eval_mode": config.data.eval_mode, "selection_rules": RULES,
                "provenance": provenance(config), "splits": {}}
     unannotated = sorted(k for k, v in videos.items() if not np.any(v.user_summary))
@@ -409,14 +414,17 @@ def train_and_evaluate(config, workdir: str) -> dict:
         results["unannotated_videos"] = unannotated
         print(f"note: {len(unannotated)} of {len(videos)} videos have no user summary (e.g. from "
               "sgvs_jax.extract_features): F1 / tau / rho on them are 0 and mean nothing", flush=True)
-    trainer = Trainer(config, videos)
-    for i in indices:
-        results["splits"][str(i)] = train_split(trainer, videos, splits[i], i,
-                                                os.path.join(workdir, f"split_{i}"), writer)
-        results["summary"] = summarize(results["splits"])
-        if is_main:
-            write_json(os.path.join(workdir, "results.json"), results)
-    writer.close()
+    with Workdir(workdir, config, restart, enabled=is_main):
+        writer = MetricWriter(workdir, enabled=is_main)
+        try:
+            for i in indices:
+                results["splits"][str(i)] = train_split(trainer, videos, splits[i], i,
+                                                        os.path.join(workdir, f"split_{i}"), writer)
+                results["summary"] = summarize(results["splits"])
+                if is_main:
+                    write_json(os.path.join(workdir, "results.json"), results)
+        finally:
+            writer.close()
     s = results["summary"]
     print(f"\n{where}: {len(indices)} split(s), F1 {'max' if config.data.eval_mode == 'max' else 'avg'} "
           "over users (mean ± std over splits)")

@@ -15,12 +15,12 @@ import contextlib
 import dataclasses
 import fractions
 import os
-import tempfile
 from typing import Iterator, Optional
 
 import numpy as np
 
 from sgvs_jax import require_extra
+from sgvs_jax.files import atomic_path
 
 
 class VideoError(ValueError):
@@ -148,33 +148,13 @@ def sample_frames(path: str, sample_fps: float = 2.0, size: Optional[int] = None
                         times=np.asarray(times, np.float64), n_frames=n, fps=fps, width=width, height=height)
 
 
-@contextlib.contextmanager
-def atomic_output(path: str):
-    """Yields a temporary path beside ``path`` (same extension); renamed to ``path``
-    on success, removed on any error."""
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    if not os.path.isdir(directory):
-        raise VideoError(f"{path}: output folder {directory} does not exist")
-    suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".partial" + suffix,
-                               dir=directory)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def write_selected_frames(src: str, dst: str, keep: np.ndarray, codec: str = "libx264",
                           crf: int = 23) -> dict:
     """Writes the frames of ``src`` with ``keep[index]`` true to ``dst``, in order,
     at the source frame rate (video only; audio is not copied).
 
     The container format follows ``dst``'s extension (``.mp4``, ``.mkv`` ...).  The
-    output is written atomically (see :func:`atomic_output`).
+    output is written atomically (see :func:`sgvs_jax.files.atomic_path`).
 
     Returns:
       dict with ``frames`` written, ``fps`` and ``seconds``.
@@ -190,7 +170,7 @@ def write_selected_frames(src: str, dst: str, keep: np.ndarray, codec: str = "li
         width, height = stream.codec_context.width, stream.codec_context.height
     width, height = width - width % 2, height - height % 2  # yuv420p needs even sizes
     written = 0
-    with atomic_output(dst) as tmp:
+    with atomic_path(dst) as tmp:
         fmt = os.path.splitext(dst)[1].lstrip(".").lower() or "mp4"
         fmt = {"mkv": "matroska", "m4v": "mp4"}.get(fmt, fmt)
         try:

@@ -191,3 +191,42 @@ def test_command_lines(run, tmp_path):
     for k in b:  # same settings, same features: extraction is deterministic
         np.testing.assert_array_equal(a[k].features, b[k].features)
         np.testing.assert_array_equal(a[k].change_points, b[k].change_points)
+
+
+def test_no_command_overwrites_an_input_or_a_strangers_file(run, tmp_path):
+    from sgvs_jax.extract_features import _is_our_h5, _names_split_file
+    from sgvs_jax.files import OutputError
+    video = run["dir"] / "videos" / "trip_0-day.mp4"
+    original = video.read_bytes()
+    # summarize: the input video as --out, --json or --plot; with or without --overwrite
+    for kwargs in ({"out_path": str(video)}, {"out_path": str(tmp_path / "s.mp4"), "json_path": str(video)},
+                   {"out_path": str(tmp_path / "s.mp4"), "plot_path": str(video)}):
+        for overwrite in (False, True):
+            with pytest.raises(OutputError, match="is an input"):
+                summarize_video(str(video), run["workdir"], overwrite=overwrite, **kwargs)
+    with pytest.raises(OutputError, match="is an input"):  # the run's own files are inputs too
+        summarize_video(str(video), run["workdir"], str(tmp_path / "s.mp4"),
+                        json_path=os.path.join(run["workdir"], "results.json"), overwrite=True)
+    # extract_features: one of the videos (or the only one) as --out
+    for source in (str(run["dir"] / "videos"), str(video)):
+        with pytest.raises(OutputError, match="is an input|video file's extension"):
+            extract_features(source, str(video), run["clip"], overwrite=True)
+    with pytest.raises(OutputError, match="video file's extension"):
+        extract_features(str(video), str(tmp_path / "new.mp4"), run["clip"])
+    assert video.read_bytes() == original and not (tmp_path / "new.mp4").exists()
+    # a file someone else wrote is kept unless --overwrite
+    stranger = tmp_path / "summary.json"
+    stranger.write_text('{"mine": true}')
+    with pytest.raises(OutputError, match="--json .* exists and was not written by this command"):
+        summarize_video(str(video), run["workdir"], str(tmp_path / "summary.mp4"))
+    thesis = tmp_path / "thesis.h5"
+    thesis.write_bytes(b"not ours")
+    with pytest.raises(OutputError, match="--out .*thesis.h5 exists"):
+        extract_features(str(run["dir"] / "videos"), str(thesis), run["clip"])
+    assert stranger.read_text() == '{"mine": true}' and thesis.read_bytes() == b"not ours"
+    # our own outputs may be written again (a rerun), without --overwrite
+    assert _is_our_h5(run["h5"]) and _names_split_file(run["h5"], run["splits"])
+    assert not _is_our_h5(str(thesis)) and not _names_split_file(run["h5"], str(stranger))
+    first = summarize_video(str(video), run["workdir"], str(tmp_path / "again.mp4"), budget=0.3)
+    second = summarize_video(str(video), run["workdir"], str(tmp_path / "again.mp4"), budget=0.3)
+    assert first["shots"] == second["shots"]

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Iterable, Mapping, Optional, Sequence
 
 import h5py
 import numpy as np
 
 from sgvs_jax.data.video import DataError, Video
+from sgvs_jax.files import atomic_path
 
 REQUIRED_KEYS = ("features", "gtscore", "user_summary", "change_points", "n_frame_per_seg",
                  "n_frames", "picks")
@@ -49,19 +49,33 @@ def _read_group(path: str, key: str, group: h5py.Group, require: Sequence[str]) 
     def get(name, dtype=None):
         try:
             value = group[name][()]
-        except Exception as e:  # unreadable dataset (truncated file, bad filter)
+        except Exception as e:  # unreadable dataset (truncated file, bad filter), or a group
             raise DataError(f"{path}: video '{key}' key '{name}' could not be read: {e}") from e
-        return np.asarray(value, dtype=dtype) if dtype is not None else value
+        if dtype is None:
+            return value
+        try:
+            out = np.asarray(value, dtype=dtype)
+        except (TypeError, ValueError) as e:
+            raise DataError(f"{path}: video '{key}' key '{name}' is not numeric (dtype "
+                            f"{getattr(value, 'dtype', type(value).__name__)})") from e
+        if not np.issubdtype(np.asarray(value).dtype, np.number) and np.asarray(value).dtype != bool:
+            raise DataError(f"{path}: video '{key}' key '{name}' is not numeric (dtype {np.asarray(value).dtype})")
+        return out
+
+    def scalar(name):
+        value = get(name, np.int64).reshape(-1)
+        if value.size != 1:
+            raise DataError(f"{path}: video '{key}' key '{name}' must be one number, got {value.size} values")
+        return int(value[0])
 
     optional = {n: get(n, np.float32) if n in group else None for n in SEMANTIC_KEYS}
-    n_frames = get("n_frames")
     video = Video(
         key=key,
         features=get("features", np.float32),
-        picks=get("picks").astype(np.int64),
-        n_frames=int(np.asarray(n_frames).reshape(-1)[0]),
-        change_points=get("change_points").astype(np.int64),
-        n_frame_per_seg=get("n_frame_per_seg").astype(np.int64).reshape(-1),
+        picks=get("picks", np.int64),
+        n_frames=scalar("n_frames"),
+        change_points=get("change_points", np.int64),
+        n_frame_per_seg=get("n_frame_per_seg", np.int64).reshape(-1),
         user_summary=get("user_summary", np.float32),
         gtscore=get("gtscore", np.float32).reshape(-1),
         name=_decode(get("video_name")) if "video_name" in group else None,
@@ -96,7 +110,29 @@ def read_h5(path: str, keys: Optional[Iterable[str]] = None,
         if missing:
             raise DataError(f"{path}: video keys {missing} not in file (it has {len(available)} videos, "
                             f"e.g. {available[:3]})")
-        return {k: _read_group(path, k, f[k], require) for k in wanted}
+        if not wanted:
+            raise DataError(f"{path}: no videos in file")
+        videos = {}
+        for k in wanted:
+            if not isinstance(f[k], h5py.Group):
+                raise DataError(f"{path}: '{k}' is not a video group (a dataset at the file's root)")
+            videos[k] = _read_group(path, k, f[k], require)
+    check_consistent(videos, path)
+    return videos
+
+
+def check_consistent(videos: Mapping[str, Video], source: str) -> None:
+    """All videos of one dataset share the feature size and the semantic size."""
+    for name in ("features",) + SEMANTIC_KEYS:
+        sizes = {}
+        for k, v in videos.items():
+            value = getattr(v, name)
+            if value is not None:
+                sizes.setdefault(int(value.shape[-1]), k)
+        if len(sizes) > 1:
+            (d0, k0), (d1, k1) = list(sizes.items())[:2]
+            raise DataError(f"{source}: key '{name}' has size {d0} in video '{k0}' but {d1} in video '{k1}': "
+                            "one dataset needs one feature size")
 
 
 def read_h5_attrs(path: str) -> dict:
@@ -126,11 +162,7 @@ def write_h5(path: str, videos: Mapping[str, Video], attrs: Optional[Mapping[str
     The file is written to a temporary name and renamed, so a crash never leaves
     a half-written file under ``path``.
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".h5.tmp", dir=directory)
-    os.close(fd)
-    try:
+    with atomic_path(path, make_dirs=True) as tmp:
         with h5py.File(tmp, "w") as f:
             for name, value in (attrs or {}).items():
                 f.attrs[name] = json.dumps(value)
@@ -151,8 +183,3 @@ def write_h5(path: str, videos: Mapping[str, Video], attrs: Optional[Mapping[str
                     value = getattr(v, name)
                     if value is not None:
                         g[name] = value.astype(np.float32)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

@@ -7,7 +7,7 @@ from typing import Mapping
 import numpy as np
 
 from sgvs_jax.evaluation.rank import rank_correlations
-from sgvs_jax.evaluation.summary import f1_against_users, generate_summary
+from sgvs_jax.evaluation.summary import check_budget, f1_against_users, generate_summary
 
 
 def annotator_matrix(video) -> np.ndarray:
@@ -27,14 +27,52 @@ def single_ground_truth(video, budget: float = 0.15) -> np.ndarray:
     return generate_summary(video.gtscore, video.change_points, video.n_frames, video.picks, budget)
 
 
+def check_scores(scores, video) -> np.ndarray:
+    """``scores`` as (T,) float64 for ``video``, or a ValueError naming the video.
+
+    The keyshot protocol (as published) ranks shots by their mean score inside a
+    knapsack, so it is defined for non-negative scores, as a sigmoid gives: a shot
+    of value <= 0 is never selected, so negative or all-zero scores would give an
+    empty summary and F1 0 while tau and rho still look fine.  Such scores are
+    refused; map logits through a sigmoid, or use :func:`rank_normalize`.  The
+    protocol is not shift-invariant (adding c to every score adds c per selected
+    shot to the knapsack's objective), exactly like the reference code.
+    """
+    scores = np.asarray(scores)
+    key = getattr(video, "key", "?")
+    if not np.issubdtype(scores.dtype, np.number) or np.issubdtype(scores.dtype, np.complexfloating):
+        raise ValueError(f"video {key}: scores must be real numbers, got dtype {scores.dtype}")
+    scores = scores.astype(np.float64)
+    if scores.shape != video.picks.shape:
+        raise ValueError(f"video {key}: scores of shape {scores.shape}, expected ({video.picks.shape[0]},): "
+                         "one score per step (per pick)")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"video {key}: scores contain NaN or inf")
+    if scores.min() < 0:
+        raise ValueError(f"video {key}: negative scores (min {scores.min():.4g}); the keyshot protocol needs "
+                         "scores >= 0 (apply a sigmoid, or sgvs_jax.evaluation.rank_normalize)")
+    if not scores.any():
+        raise ValueError(f"video {key}: every score is 0, so the knapsack selects nothing")
+    return scores
+
+
+def rank_normalize(scores) -> np.ndarray:
+    """(T,) -> (T,) ranks mapped to (0, 1] (ties share their mean rank): any
+    order-preserving transform of the scores gives the same F1, tau and rho."""
+    from scipy import stats
+    scores = np.asarray(scores, np.float64)
+    return stats.rankdata(scores) / max(len(scores), 1)
+
+
 def evaluate_video(scores, video, mode: str, budget: float = 0.15) -> dict:
     """F1 against the users (mode 'max' or 'avg'), F1 against the single ground
-    truth (``f1_single``), Kendall tau and Spearman rho of one video's scores."""
-    scores = np.asarray(scores, dtype=np.float64)
-    if scores.shape != video.picks.shape:
-        raise ValueError(f"video {video.key}: {scores.shape[0]} scores for {video.picks.shape[0]} steps")
-    if not np.all(np.isfinite(scores)):
-        raise ValueError(f"video {video.key}: scores contain NaN or inf")
+    truth (``f1_single``), Kendall tau and Spearman rho of one video's scores.
+
+    ``scores``: (T,) non-negative, not all zero (see :func:`check_scores`);
+    ``budget`` in (0, 1]: the summary's share of the video's frames.
+    """
+    check_budget(budget)
+    scores = check_scores(scores, video)
     summary = generate_summary(scores, video.change_points, video.n_frames, video.picks, budget)
     f1 = f1_against_users(summary, video.user_summary, mode)
     f1_single = f1_against_users(summary, single_ground_truth(video, budget)[None], "max")
@@ -45,6 +83,8 @@ def evaluate_video(scores, video, mode: str, budget: float = 0.15) -> dict:
 def evaluate_videos(scores_by_key: Mapping[str, np.ndarray], videos: Mapping, mode: str,
                     budget: float = 0.15) -> dict:
     """Mean F1/tau/rho over the given videos; ``per_video`` keeps each one."""
+    if not scores_by_key:
+        raise ValueError("no videos to evaluate")
     per_video = {k: evaluate_video(scores_by_key[k], videos[k], mode, budget) for k in scores_by_key}
     out = {m: float(np.mean([v[m] for v in per_video.values()])) for m in ("f1", "f1_single", "tau", "rho")}
     out["per_video"] = per_video

@@ -45,6 +45,18 @@ def shot_scores(frame_scores, change_points) -> tuple[np.ndarray, np.ndarray]:
     return values, lengths
 
 
+def check_budget(budget) -> float:
+    """The summary's share of the video, in (0, 1]; anything else is an error
+    (0 or less selects nothing, above 1 is more than the video)."""
+    try:
+        b = float(budget)
+    except (TypeError, ValueError):
+        raise ValueError(f"budget must be a number in (0, 1], got {budget!r}") from None
+    if not 0 < b <= 1:
+        raise ValueError(f"budget must be in (0, 1] (a share of the video's length), got {budget}")
+    return b
+
+
 def select_keyshots(scores, change_points, n_frames: int, picks, budget: float = 0.15):
     """Shot scores and the knapsack's choice with capacity ``int(len * budget)``.
 
@@ -52,6 +64,7 @@ def select_keyshots(scores, change_points, n_frames: int, picks, budget: float =
       (shot_values (S,), selected (S,) bool), ``len = change_points[-1, 1] + 1``
       as in the reference implementation.
     """
+    budget = check_budget(budget)
     frame_scores = frame_scores_from_picks(scores, picks, n_frames)
     values, lengths = shot_scores(frame_scores, change_points)
     length = int(np.asarray(change_points)[-1, 1]) + 1

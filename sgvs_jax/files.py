@@ -1,0 +1,118 @@
+"""Files sgvs_jax writes: atomically, with the user's umask, never over an input
+and never over a file it did not write itself unless told to (``overwrite``).
+
+Every command checks all of its outputs with :func:`check_outputs` before it
+does any work, so a refused output costs nothing and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from typing import Callable, Iterable, Mapping, Optional
+
+
+class OutputError(ValueError):
+    """An output path that would destroy an input or a file that is not ours."""
+
+
+def file_mode(base: int = 0o666) -> int:
+    """``base`` under the process umask (what ``open(path, 'w')`` would give)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return base & ~mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str, make_dirs: bool = False):
+    """Yields a temporary path beside ``path`` (same extension); on success it
+    gets the umask's mode and is renamed to ``path``; on any error it is removed,
+    so ``path`` is either the old file or the complete new one."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if make_dirs:
+        os.makedirs(directory, exist_ok=True)
+    elif not os.path.isdir(directory):
+        raise OutputError(f"{path}: output folder {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".partial"
+                               + os.path.splitext(path)[1], dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def finite_or_none(obj):
+    """``obj`` with every NaN / inf float replaced by None (strict JSON has neither)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_none(v) for v in obj]
+    return obj
+
+
+def write_json(path: str, obj, make_dirs: bool = False) -> None:
+    """Strict JSON (NaN / inf written as null), atomically."""
+    with atomic_path(path, make_dirs) as tmp, open(tmp, "w") as f:
+        json.dump(finite_or_none(obj), f, indent=1, allow_nan=False)
+
+
+def read_json(path: str):
+    """The JSON in ``path``, or None when it is missing or not JSON."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file (through links, ``..`` or hard links)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_outputs(outputs: Mapping[str, str], inputs: Iterable[Optional[str]], overwrite: bool = False,
+                  ours: Optional[Mapping[str, Callable[[str], bool]]] = None) -> None:
+    """Refuses, before any work, outputs that would lose a user's file.
+
+    Args:
+      outputs: role (as the user knows it, e.g. '--out') -> path to be written.
+      inputs: files the command reads; no output may be one of them, even with
+        ``overwrite``.
+      overwrite: allow replacing existing files that are not inputs.
+      ours: role -> predicate telling whether an existing file at that path was
+        written by this command before (it may then be replaced without
+        ``overwrite``, as a rerun does).
+    Raises:
+      OutputError naming the flag and the path.
+    """
+    ours = ours or {}
+    inputs = [p for p in inputs if p]
+    roles = list(outputs.items())
+    for i, (role, path) in enumerate(roles):
+        for other_role, other in roles[:i]:
+            if same_file(path, other):
+                raise OutputError(f"{role} and {other_role} are the same file: {path}")
+        for src in inputs:
+            if same_file(path, src):
+                raise OutputError(f"{role} {path} is an input of this command ({src}); it is never "
+                                  "overwritten: choose another output path")
+        if os.path.isdir(path):
+            raise OutputError(f"{role} {path} is a folder; give a file path")
+        if os.path.exists(path) and not overwrite and not ours.get(role, lambda p: False)(path):
+            raise OutputError(f"{role} {path} exists and was not written by this command; "
+                              "pass --overwrite to replace it")

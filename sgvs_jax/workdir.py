@@ -1,0 +1,149 @@
+"""A run's folder: one process at a time, resumed only by the config that made it.
+
+``workdir/run_config.json`` holds the config of the run that wrote the folder.
+A later run with the same training config resumes the splits' checkpoints; one
+whose training config differs (seed, data, model, objective, optimizer,
+evaluation) stops with the keys that differ, unless told to ``restart``, which
+first removes the old run's own files (nothing else in the folder).  Keys that
+do not change what is trained or measured (which splits to run, the compile
+cache, precompiling, how often to checkpoint, multi-host start-up, and the
+number of epochs, which continues the run) may change between runs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import json
+import os
+import shutil
+
+from sgvs_jax.files import read_json, write_json
+
+RUN_CONFIG = "run_config.json"
+LOCK = ".lock"
+# Config keys free to change between a run and its resumption.  train.num_epochs is one: nothing
+# depends on it but where the loop stops (no schedule over epochs), so a larger value continues a
+# run exactly as an uninterrupted longer run would (tests/test_train_e2e.py); a value below an
+# existing checkpoint is refused by train.train_split.
+NOT_TRAINING = ("splits", "distributed", "compilation_cache_dir", "train.precompile", "train.num_epochs",
+                "checkpoint.every", "checkpoint.keep")
+
+
+class WorkdirError(RuntimeError):
+    """A workdir that cannot be used as asked; the message says why and what to do."""
+
+
+def training_config(config) -> dict:
+    """The config as a JSON-ready dict, without the keys in NOT_TRAINING."""
+    d = json.loads(json.dumps(config.to_dict() if hasattr(config, "to_dict") else dict(config)))
+    for dotted in NOT_TRAINING:
+        *parents, last = dotted.split(".")
+        node = d
+        for p in parents:
+            node = node.get(p, {})
+        node.pop(last, None)
+    return d
+
+
+def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """``['train.seed: 0 -> 1', ...]`` for every leaf that differs."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k, "<absent>"), new.get(k, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}: {a!r} -> {b!r}")
+    return out
+
+
+def own_files(path: str) -> list[str]:
+    """The files and folders a run writes into its workdir."""
+    names = [RUN_CONFIG, "results.json", "metrics.jsonl"]
+    found = [os.path.join(path, n) for n in names if os.path.exists(os.path.join(path, n))]
+    found += glob.glob(os.path.join(path, "events.out.tfevents.*"))
+    found += [d for d in glob.glob(os.path.join(path, "split_*")) if os.path.isdir(d)]
+    return sorted(found)
+
+
+class Workdir:
+    """``with Workdir(path, config, restart) as wd:`` locks ``path`` for this
+    process, checks that it may be resumed by ``config`` and records the config."""
+
+    def __init__(self, path: str, config, restart: bool = False, enabled: bool = True):
+        self.path, self.config, self.restart, self.enabled = path, config, restart, enabled
+        self._lock = None
+
+    def __enter__(self) -> "Workdir":
+        if not self.enabled:  # non-main processes of a multi-host run write nothing
+            return self
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise WorkdirError(f"--workdir {self.path} is a file, not a folder")
+        os.makedirs(self.path, exist_ok=True)
+        self._lock = open(os.path.join(self.path, LOCK), "a+")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock.seek(0)
+            holder = self._lock.read().strip() or "another process"
+            self._lock.close()
+            self._lock = None
+            raise WorkdirError(f"--workdir {self.path} is in use by {holder}; wait for it to finish or use "
+                               "another --workdir") from None
+        self._lock.seek(0)
+        self._lock.truncate()
+        self._lock.write(f"pid {os.getpid()}\n")
+        self._lock.flush()
+        try:
+            self._check_or_clear()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _check_or_clear(self) -> None:
+        new = training_config(self.config)
+        existing = own_files(self.path)
+        if self.restart:
+            for p in existing:
+                shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
+            existing = []
+        if existing and not self._has_progress():
+            # A run that stopped before its first checkpoint: its leftovers (metrics of epoch 0,
+            # an event file) hold nothing to resume, so they go rather than mix with this run.
+            for p in existing:
+                shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
+            existing = []
+        if existing:
+            recorded = read_json(os.path.join(self.path, RUN_CONFIG))
+            if recorded is None:  # runs from before run_config.json: the config in results.json
+                results = read_json(os.path.join(self.path, "results.json")) or {}
+                recorded = (results.get("provenance") or {}).get("config")
+                recorded = None if recorded is None else training_config(recorded)
+            else:
+                recorded = recorded.get("training_config")
+            if recorded is None:
+                raise WorkdirError(f"--workdir {self.path} holds files of an earlier run ("
+                                   f"{', '.join(os.path.basename(p) for p in existing[:4])}) whose config is "
+                                   "unknown; pass --restart to remove them, or use another --workdir")
+            diff = differences(recorded, new)
+            if diff:
+                raise WorkdirError(
+                    f"--workdir {self.path} holds a run with another training config ({len(diff)} "
+                    f"difference(s): {'; '.join(diff[:6])}{' ...' if len(diff) > 6 else ''}); resuming it would "
+                    "mix two runs. Pass --restart to discard it, or use another --workdir")
+        write_json(os.path.join(self.path, RUN_CONFIG),
+                   {"training_config": new, "config": json.loads(json.dumps(self.config.to_dict()))})
+
+    def _has_progress(self) -> bool:
+        """Whether a finished split or any checkpoint exists."""
+        return os.path.exists(os.path.join(self.path, "results.json")) or any(
+            name.isdigit() for d in glob.glob(os.path.join(self.path, "split_*", "checkpoints"))
+            for name in os.listdir(d))
+
+    def __exit__(self, *exc) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None

@@ -1,0 +1,31 @@
+"""``python -m sgvs_jax.main``: an expected error is one ``error:`` line and exit
+status 1 (the traceback behind --debug), and nothing is written."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def main(tmp_path, *flags):
+    env = {**os.environ, "PYTHONPATH": ROOT, "SGVS_JAX_CACHE": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
+    return subprocess.run([sys.executable, "-m", "sgvs_jax.main", "--workdir", str(tmp_path / "run"), *flags],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--config", "configs/default.py", "--config.train.batch_size=0"], "config.train.batch_size=0"),
+    (["--config", "configs/tvsum_h5.py", "--config.data.h5_path=/no/such.h5"], "/no/such.h5: file not found"),
+    (["--config", "configs/default.py", "--config.data.min_bucket=20000"], "smallest bucket is 20000 steps"),
+])
+def test_expected_errors_are_one_line(tmp_path, flags, message):
+    p = main(tmp_path, *flags)
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert p.returncode == 1, p.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], p.stderr[-2000:]
+    assert not (tmp_path / "run").exists()
+    p = main(tmp_path, *flags, "--debug")
+    assert p.returncode != 0 and "Traceback" in p.stderr and message in p.stderr

@@ -1,0 +1,124 @@
+"""A workdir is resumed only by the training config that made it, by one process
+at a time; reruns and failed runs leave no duplicate or stray records."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from sgvs_jax import train
+from sgvs_jax.checkpointing import CheckpointError, Checkpointer
+from sgvs_jax.workdir import RUN_CONFIG, Workdir, WorkdirError, training_config
+from tests.tiny import tiny_config
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("wd") / "run")
+    return workdir, train.train_and_evaluate(tiny_config(num_epochs=2), workdir)
+
+
+def copy_of(finished, tmp_path):
+    dst = str(tmp_path / "copy")
+    shutil.copytree(finished[0], dst)
+    return dst
+
+
+def metric_lines(workdir):
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def events(workdir):
+    return [f for f in os.listdir(workdir) if "tfevents" in f]
+
+
+CHANGES = {"seed": ("seed", 1), "model": ("model.d_model", 16), "objective": ("train.sigma", 0.2),
+           "data": ("data.synthetic.seed", 3), "evaluation": ("eval.budget", 0.2), "optimizer": ("optim.lr_stage1", 0.1)}
+
+
+@pytest.mark.parametrize("what", list(CHANGES))
+@pytest.mark.parametrize("record", ["run_config", "results_only"])
+def test_another_training_config_is_refused(finished, tmp_path, what, record):
+    workdir = copy_of(finished, tmp_path)
+    if record == "results_only":  # a workdir written before run_config.json existed
+        os.remove(os.path.join(workdir, RUN_CONFIG))
+    before = open(os.path.join(workdir, "results.json")).read()
+    key, value = CHANGES[what]
+    cfg = tiny_config(num_epochs=2)
+    node = cfg
+    for part in key.split(".")[:-1]:
+        node = node[part]
+    node[key.split(".")[-1]] = value
+    with pytest.raises(WorkdirError, match=f"another training config .*{key.split('.')[-1]}.*--restart"):
+        train.train_and_evaluate(cfg, workdir)
+    assert open(os.path.join(workdir, "results.json")).read() == before
+
+
+def test_rerun_of_a_finished_run_duplicates_nothing(finished, tmp_path):
+    workdir = copy_of(finished, tmp_path)
+    cfg = tiny_config(num_epochs=2)
+    cfg.train.precompile = False  # keys that change nothing trained may differ
+    cfg.checkpoint.every = 3
+    again = train.train_and_evaluate(cfg, workdir)
+    assert again["summary"] == finished[1]["summary"]
+    lines = metric_lines(workdir)
+    assert [line["step"] for line in lines] == [0, 1, 2]
+    assert events(workdir) == ["events.out.tfevents.sgvs_jax"]
+
+
+def test_fewer_epochs_than_the_checkpoint_is_refused(finished, tmp_path):
+    workdir = copy_of(finished, tmp_path)
+    with pytest.raises(WorkdirError, match="holds epoch 2, past train.num_epochs=1"):
+        train.train_and_evaluate(tiny_config(num_epochs=1), workdir)
+
+
+def test_restart_discards_only_the_old_runs_files(finished, tmp_path):
+    workdir = copy_of(finished, tmp_path)
+    open(os.path.join(workdir, "my_notes.txt"), "w").write("mine")
+    cfg = tiny_config(num_epochs=1)
+    cfg.seed = 1
+    r = train.train_and_evaluate(cfg, workdir, restart=True)
+    assert r["provenance"]["config"]["seed"] == 1
+    assert [h["epoch"] for h in r["splits"]["0"]["history"]] == [0, 1]
+    assert [line["step"] for line in metric_lines(workdir)] == [0, 1]
+    assert open(os.path.join(workdir, "my_notes.txt")).read() == "mine"
+    assert json.load(open(os.path.join(workdir, RUN_CONFIG)))["training_config"]["seed"] == 1
+
+
+def test_a_checkpoint_of_another_config_is_refused(finished, tmp_path):
+    workdir = copy_of(finished, tmp_path)
+    cfg = tiny_config(num_epochs=2)
+    cfg.train.sigma = 0.25
+    os.remove(os.path.join(workdir, "results.json"))
+    with open(os.path.join(workdir, RUN_CONFIG), "w") as f:  # a record that lies about the checkpoints
+        json.dump({"training_config": training_config(cfg)}, f)
+    with pytest.raises(CheckpointError, match="saved under another training config .*sigma"):
+        train.train_and_evaluate(cfg, workdir)
+
+
+def test_one_process_at_a_time(tmp_path):
+    cfg = tiny_config()
+    with Workdir(str(tmp_path / "w"), cfg):
+        with pytest.raises(WorkdirError, match=f"in use by pid {os.getpid()}"):
+            train.train_and_evaluate(cfg, str(tmp_path / "w"))
+    with Workdir(str(tmp_path / "w"), cfg):  # released when the first run ends
+        pass
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing_to_trip_on(tmp_path, monkeypatch):
+    workdir = str(tmp_path / "run")
+
+    def crash(*a, **k):
+        raise OSError("disk full")
+    monkeypatch.setattr(Checkpointer, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        train.train_and_evaluate(tiny_config(num_epochs=1), workdir)
+    assert not os.path.exists(os.path.join(workdir, "split_0", "checkpoints"))
+    monkeypatch.undo()
+    cfg = tiny_config(num_epochs=1)
+    cfg.seed = 2  # another config, no --restart needed: nothing was trained
+    train.train_and_evaluate(cfg, workdir)
+    assert [line["step"] for line in metric_lines(workdir)] == [0, 1]
+    assert events(workdir) == ["events.out.tfevents.sgvs_jax"]
