@@ -83,6 +83,17 @@ def summe_shaped(seed: int):
     return videos, split
 
 
+def apply_overrides(cfg, items) -> None:
+    """``a.b=value`` items onto ``cfg`` (values parsed as Python, strings as is)."""
+    for item in items:
+        key, value = item.split("=", 1)
+        node = cfg
+        *path, leaf = key.split(".")
+        for k in path:
+            node = node[k]
+        node[leaf] = type(node[leaf])(eval(value)) if not isinstance(node[leaf], str) else value
+
+
 def run_epoch(trainer, state, videos, rng_seed, limit=None):
     rng = np.random.default_rng(rng_seed)
     n_steps = n_updates = 0
@@ -118,13 +129,7 @@ def main():
     cfg = summe_h5.get_config()
     cfg.train.batch_size = args.batch_size
     cfg.data.min_bucket = 128
-    for o in args.override:
-        key, value = o.split("=", 1)
-        node = cfg
-        *path, leaf = key.split(".")
-        for k in path:
-            node = node[k]
-        node[leaf] = type(node[leaf])(eval(value)) if not isinstance(node[leaf], str) else value
+    apply_overrides(cfg, args.override)
     videos, split = summe_shaped(args.seed)
     train_videos = [videos[k] for k in split["train_keys"]]
     trainer = Trainer(cfg, videos)

@@ -19,7 +19,8 @@ def main(tmp_path, *flags):
 @pytest.mark.parametrize("flags,message", [
     (["--config", "configs/default.py", "--config.train.batch_size=0"], "config.train.batch_size=0"),
     (["--config", "configs/tvsum_h5.py", "--config.data.h5_path=/no/such.h5"], "/no/such.h5: file not found"),
-    (["--config", "configs/default.py", "--config.data.min_bucket=20000"], "smallest bucket is 20000 steps"),
+    (["--config", "configs/default.py", "--config.data.buckets=()", "--config.data.min_bucket=20000"],
+     "smallest bucket is 20000 steps"),
 ])
 def test_expected_errors_are_one_line(tmp_path, flags, message):
     p = main(tmp_path, *flags)

@@ -10,6 +10,7 @@ def tiny_config(**train):
     c.data.synthetic.max_steps = 100
     c.data.synthetic.feature_dim = 32
     c.data.synthetic.sem_dim = 16
+    c.data.buckets = ()
     c.data.min_bucket = 128
     c.model.d_model = 32
     c.model.mlp_dim = 64

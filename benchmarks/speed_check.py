@@ -1,0 +1,111 @@
+"""The figures of the speed issue on this machine, into benchmarks/results/gpu_check.json.
+
+    python benchmarks/speed_check.py [--skip_summe] [--out benchmarks/results/gpu_check.json]
+
+Runs, each as its own process on this machine:
+  * the README job (``python -m sgvs_jax.main --config configs/default.py``) twice
+    with a new persistent compilation cache: cold (empty cache), then warm;
+  * ``benchmarks/compile_cost.py`` on the default config: XLA compile seconds of
+    each update program alone (cache off), HLO size, seconds per update;
+  * ``benchmarks/train_speed.py --epochs 1`` (SumMe-shaped, 21 M parameters):
+    seconds per epoch and the process's peak RSS.
+The file keeps one section per platform (``runs.cpu``, ``runs.gpu``), so the
+CPU and the GPU figures can come from different machines; the top-level keys
+are the GPU's where a GPU run exists, else this machine's, with ``device``
+naming the machine they come from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from sgvs_jax.files import read_json, write_json  # noqa: E402
+from sgvs_jax.provenance import provenance  # noqa: E402
+
+
+def run(cmd, timeout, env=None):
+    t = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=timeout,
+                       env={**os.environ, **(env or {})})
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{p.stderr[-3000:]}")
+    return p.stdout, time.time() - t
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "gpu_check.json"))
+    p.add_argument("--skip_summe", action="store_true")
+    args = p.parse_args()
+    import jax
+    platform = jax.default_backend()
+    device = f"{jax.devices()[0].device_kind} ({platform}, {os.cpu_count()} host cores)"
+    py = sys.executable
+    tmp = tempfile.mkdtemp(prefix="sgvs_speed_")
+    figures = {"device": device}
+    try:
+        job = [py, "-m", "sgvs_jax.main", "--config", "configs/default.py",
+               f"--config.compilation_cache_dir={tmp}/cache"]
+        for name in ("cold", "warm"):
+            out, wall = run(job + ["--workdir", f"{tmp}/{name}"], 1800)
+            figures[f"readme_job_wall_s_{name}"] = round(wall, 1)
+            ready = re.search(r"ready in ([\d.]+) s", out)
+            figures[f"readme_job_startup_s_{name}"] = float(ready.group(1)) if ready else None
+            print(f"README job, {name} cache: {wall:.1f} s", flush=True)
+        cold = read_json(f"{tmp}/cold/results.json")["summary"]
+        warm = read_json(f"{tmp}/warm/results.json")["summary"]
+        figures["readme_job_warm_equals_cold"] = cold == warm
+        figures["readme_job_tau"] = round(cold["last_epoch"]["tau"]["mean"], 4)
+        save(args.out, figures, platform)  # each stage is kept, should a later one be cut short
+        run([py, "benchmarks/compile_cost.py", "--out", f"{tmp}/compile.json"], 1200)
+        cost = read_json(f"{tmp}/compile.json")
+        figures["max_program_compile_s"] = cost["max_compile_s"]
+        figures["programs"] = cost["programs"]
+        print(f"update programs: max compile {cost['max_compile_s']} s", flush=True)
+        save(args.out, figures, platform)
+        if not args.skip_summe:
+            out, wall = run([py, "benchmarks/train_speed.py", "--epochs", "1", "--members", "--lengths"], 3600)
+            figures["summe_epoch_s"] = float(re.search(r"epoch: ([\d.]+) s", out).group(1))
+            figures["summe_peak_rss_gib"] = float(re.search(r"peak RSS ([\d.]+) GiB", out).group(1))
+            figures["summe_benchmark_wall_s"] = round(wall, 1)
+            print(f"SumMe-shaped: epoch {figures['summe_epoch_s']} s, peak RSS {figures['summe_peak_rss_gib']} GiB",
+                  flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(json.dumps({k: v for k, v in save(args.out, figures, platform).items() if k != "runs"}, indent=1))
+
+
+def save(path: str, figures: dict, platform: str) -> dict:
+    """Merges this machine's figures (so far) into the file; returns the record."""
+    figures["provenance"] = provenance()
+    record = read_json(path) or {}
+    runs = record.get("runs", {})
+    runs["gpu" if platform == "gpu" else platform] = figures
+    top = runs.get("gpu") or figures
+    cpu = runs.get("cpu", {})
+    record = {"device": top["device"],
+              "readme_job_wall_s_cold": top.get("readme_job_wall_s_cold"),
+              "readme_job_wall_s_warm": top.get("readme_job_wall_s_warm"),
+              "max_program_compile_s": top.get("max_program_compile_s"),
+              "summe_epoch_s": top.get("summe_epoch_s"),
+              "cpu_summe_peak_rss_gib": cpu.get("summe_peak_rss_gib"),
+              "gpu_measured": "gpu" in runs,
+              "command": "python benchmarks/speed_check.py",
+              "runs": runs}
+    write_json(path, record, make_dirs=True)
+    return record
+
+
+if __name__ == "__main__":
+    main()
