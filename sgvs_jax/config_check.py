@@ -30,6 +30,9 @@ class ConfigError(ValueError):
     """A config value that cannot work; the message names the key."""
 
 
+_MISSING = object()
+
+
 def _get(config, dotted):
     node = config
     for part in dotted.split("."):
@@ -37,9 +40,6 @@ def _get(config, dotted):
             return _MISSING
         node = node[part]
     return node
-
-
-_MISSING = object()
 
 
 def check_config(config) -> None:

@@ -12,6 +12,8 @@ import os
 import struct
 import time
 
+from sgvs_jax.files import atomic_path
+
 _CRC_TABLE = []
 for _i in range(256):
     _c = _i
@@ -82,6 +84,7 @@ def read_tfrecords(path: str) -> list[bytes]:
 
 
 EVENTS = "events.out.tfevents.sgvs_jax"  # one event file per workdir, rebuilt from metrics.jsonl
+NOT_TAGS = ("step", "time")  # the keys of a metrics.jsonl line that are not scalars
 
 
 class MetricWriter:
@@ -122,8 +125,6 @@ class MetricWriter:
     def _rewrite(self, keep) -> None:
         """Keeps the lines ``keep`` accepts, rebuilds the event file from them, and
         reopens both for appending."""
-        from sgvs_jax.files import atomic_path
-
         self.close()
         lines = [line for line in self._lines() if keep(line)]
         with atomic_path(self.jsonl_path) as tmp, open(tmp, "w") as f:
@@ -140,7 +141,7 @@ class MetricWriter:
     def _records(line: dict) -> bytes:
         now = line.get("time", 0.0)
         return b"".join(tfrecord(encode_event(now, int(line["step"]), tag, float(value)))
-                        for tag, value in line.items() if tag not in ("step", "time"))
+                        for tag, value in line.items() if tag not in NOT_TAGS)
 
     def resume(self, prefix: str, step: int) -> None:
         """Drops this split's lines (tags starting with ``prefix``) of steps after
@@ -149,7 +150,7 @@ class MetricWriter:
             return
 
         def keep(line):
-            tags = [t for t in line if t not in ("step", "time")]
+            tags = [t for t in line if t not in NOT_TAGS]
             return line["step"] <= step or not tags or not all(t.startswith(prefix) for t in tags)
         self._rewrite(keep)
 

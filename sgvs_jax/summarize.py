@@ -26,7 +26,7 @@ import numpy as np
 
 from sgvs_jax.data.from_video import DEFAULTS, EXTRACTION_ATTR, title_from_filename, video_from_file
 from sgvs_jax.data.h5io import read_h5_attrs
-from sgvs_jax.evaluation.summary import select_keyshots
+from sgvs_jax.evaluation.summary import check_budget, select_keyshots
 from sgvs_jax.files import atomic_path, check_outputs, read_json
 from sgvs_jax.inference import Scorer, read_run_config
 from sgvs_jax.provenance import provenance
@@ -53,8 +53,7 @@ def summarize_video(video_path: str, run_dir: str, out_path: str, title: Optiona
     ``overwrite``; both are checked before any work."""
     from sgvs_jax.clip_features import ClipEncoder
 
-    if not 0 < budget <= 1:
-        raise ValueError(f"budget must be in (0, 1], got {budget}")
+    budget = check_budget(budget)
     base = os.path.splitext(out_path)[0]
     json_path = json_path or base + ".json"
     plot_path = plot_path or base + ".png"
@@ -130,14 +129,13 @@ def summarize_video(video_path: str, run_dir: str, out_path: str, title: Optiona
 def earlier_outputs(json_path: str, out_path: str, plot_path: str) -> dict:
     """Predicates telling whether existing files at the output paths were written
     by an earlier summarize: its JSON record, and the video and plot it names."""
-    def record():
-        r = read_json(json_path)
-        return r if isinstance(r, dict) and "summary_video" in r and "provenance" in r else None
+    r = read_json(json_path)
+    record = r if isinstance(r, dict) and "summary_video" in r and "provenance" in r else None
 
     def names(key, path):
-        return lambda p: record() is not None and record().get(key) == os.path.abspath(path)
+        return lambda p: record is not None and record.get(key) == os.path.abspath(path)
 
-    return {"--json": lambda p: record() is not None, "--out": names("summary_video", out_path),
+    return {"--json": lambda p: record is not None, "--out": names("summary_video", out_path),
             "--plot": names("plot", plot_path)}
 
 

@@ -105,13 +105,9 @@ class Workdir:
     def _check_or_clear(self) -> None:
         new = training_config(self.config)
         existing = own_files(self.path)
-        if self.restart:
-            for p in existing:
-                shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
-            existing = []
-        if existing and not self._has_progress():
-            # A run that stopped before its first checkpoint: its leftovers (metrics of epoch 0,
-            # an event file) hold nothing to resume, so they go rather than mix with this run.
+        # Removed on --restart, and also when the old run stopped before its first checkpoint: its
+        # leftovers (metrics of epoch 0, an event file) hold nothing to resume.
+        if existing and (self.restart or not self._has_progress()):
             for p in existing:
                 shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
             existing = []

@@ -53,14 +53,10 @@ def _read_group(path: str, key: str, group: h5py.Group, require: Sequence[str]) 
             raise DataError(f"{path}: video '{key}' key '{name}' could not be read: {e}") from e
         if dtype is None:
             return value
-        try:
-            out = np.asarray(value, dtype=dtype)
-        except (TypeError, ValueError) as e:
-            raise DataError(f"{path}: video '{key}' key '{name}' is not numeric (dtype "
-                            f"{getattr(value, 'dtype', type(value).__name__)})") from e
-        if not np.issubdtype(np.asarray(value).dtype, np.number) and np.asarray(value).dtype != bool:
-            raise DataError(f"{path}: video '{key}' key '{name}' is not numeric (dtype {np.asarray(value).dtype})")
-        return out
+        raw = np.asarray(value)
+        if not (np.issubdtype(raw.dtype, np.number) or raw.dtype == bool):
+            raise DataError(f"{path}: video '{key}' key '{name}' is not numeric (dtype {raw.dtype})")
+        return raw.astype(dtype)
 
     def scalar(name):
         value = get(name, np.int64).reshape(-1)

@@ -7,7 +7,7 @@ from typing import Mapping
 import numpy as np
 
 from sgvs_jax.evaluation.rank import rank_correlations
-from sgvs_jax.evaluation.summary import check_budget, f1_against_users, generate_summary
+from sgvs_jax.evaluation.summary import f1_against_users, generate_summary
 
 
 def annotator_matrix(video) -> np.ndarray:
@@ -71,8 +71,7 @@ def evaluate_video(scores, video, mode: str, budget: float = 0.15) -> dict:
     ``scores``: (T,) non-negative, not all zero (see :func:`check_scores`);
     ``budget`` in (0, 1]: the summary's share of the video's frames.
     """
-    check_budget(budget)
-    scores = check_scores(scores, video)
+    scores = check_scores(scores, video)  # the budget is checked by generate_summary
     summary = generate_summary(scores, video.change_points, video.n_frames, video.picks, budget)
     f1 = f1_against_users(summary, video.user_summary, mode)
     f1_single = f1_against_users(summary, single_ground_truth(video, budget)[None], "max")
