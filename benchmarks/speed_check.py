@@ -8,7 +8,8 @@ Runs, each as its own process on this machine:
   * ``benchmarks/compile_cost.py`` on the default config: XLA compile seconds of
     each update program alone (cache off), HLO size, seconds per update;
   * ``benchmarks/train_speed.py --epochs 1`` (SumMe-shaped, 21 M parameters):
-    seconds per epoch and the process's peak RSS.
+    seconds per epoch and the process's peak RSS, with the whole batch per
+    gradient pass (the configs' default) and with ``train.microbatch=1``.
 The file keeps one section per platform (``runs.cpu``, ``runs.gpu``), so the
 CPU and the GPU figures can come from different machines; the top-level keys
 are the GPU's where a GPU run exists, else this machine's, with ``device``
@@ -47,6 +48,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "gpu_check.json"))
     p.add_argument("--skip_summe", action="store_true")
+    p.add_argument("--skip_microbatch", action="store_true",
+                   help="the SumMe-shaped run with train.microbatch=1 (slices of one video) left out")
     args = p.parse_args()
     import jax
     platform = jax.default_backend()
@@ -74,13 +77,17 @@ def main():
         figures["programs"] = cost["programs"]
         print(f"update programs: max compile {cost['max_compile_s']} s", flush=True)
         save(args.out, figures, platform)
-        if not args.skip_summe:
-            out, wall = run([py, "benchmarks/train_speed.py", "--epochs", "1", "--members", "--lengths"], 3600)
-            figures["summe_epoch_s"] = float(re.search(r"epoch: ([\d.]+) s", out).group(1))
-            figures["summe_peak_rss_gib"] = float(re.search(r"peak RSS ([\d.]+) GiB", out).group(1))
-            figures["summe_benchmark_wall_s"] = round(wall, 1)
-            print(f"SumMe-shaped: epoch {figures['summe_epoch_s']} s, peak RSS {figures['summe_peak_rss_gib']} GiB",
+        summe = [] if args.skip_summe else [("", []), ("_microbatch1", ["--override", "train.microbatch=1"])]
+        for suffix, extra in summe[:1 if args.skip_microbatch else None]:
+            out, wall = run([py, "benchmarks/train_speed.py", "--epochs", "1", "--members", "--lengths"] + extra,
+                            3600)
+            figures[f"summe{suffix}_epoch_s"] = float(re.search(r"epoch: ([\d.]+) s", out).group(1))
+            figures[f"summe{suffix}_peak_rss_gib"] = float(re.search(r"peak RSS ([\d.]+) GiB", out).group(1))
+            figures[f"summe{suffix}_benchmark_wall_s"] = round(wall, 1)
+            print(f"SumMe-shaped{' ' + ' '.join(extra[1:]) if extra else ''}: epoch "
+                  f"{figures[f'summe{suffix}_epoch_s']} s, peak RSS {figures[f'summe{suffix}_peak_rss_gib']} GiB",
                   flush=True)
+            save(args.out, figures, platform)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps({k: v for k, v in save(args.out, figures, platform).items() if k != "runs"}, indent=1))
@@ -100,6 +107,7 @@ def save(path: str, figures: dict, platform: str) -> dict:
               "max_program_compile_s": top.get("max_program_compile_s"),
               "summe_epoch_s": top.get("summe_epoch_s"),
               "cpu_summe_peak_rss_gib": cpu.get("summe_peak_rss_gib"),
+              "cpu_summe_microbatch1_peak_rss_gib": cpu.get("summe_microbatch1_peak_rss_gib"),
               "gpu_measured": "gpu" in runs,
               "command": "python benchmarks/speed_check.py",
               "runs": runs}

@@ -2,11 +2,19 @@
 
 These settings are the method's: the other configs change the data, sizes and
 epochs, not the objective (see benchmarks/RESULTS.md for how they were chosen).
+The default itself is sized to run in about a minute on two CPU cores: short
+videos, one bucket, one layer per network (the real-data configs use two).
 
     python -m sgvs_jax.main --config configs/default.py --workdir runs/default
 """
 
 import ml_collections
+
+
+def set_layers(c, n: int) -> None:
+    """The same depth for the selector, encoder, decoder and discriminator."""
+    for part in ("selector", "encoder", "decoder", "discriminator"):
+        c.model[f"{part}_layers"] = n
 
 
 def get_config():
@@ -29,13 +37,14 @@ def get_config():
     c.data.semantic_sources = ("text_tokens", "text_pooled")
     c.data.max_tokens = 32
     c.data.normalization = "video"  # 'video' (by the video's mean step norm) | 'l2' (per step) | 'none'
-    # Bucket lengths; empty = powers of two from min_bucket. The synthetic videos have 60..200
-    # steps: (100, 200) pads them about a third less than (128, 256) (attention is O(T^2)).
-    c.data.buckets = (100, 200)
+    # Bucket lengths; empty = powers of two from min_bucket. The synthetic videos have 40..120
+    # steps: one bucket of 120 compiles one update program (a second bucket costs a second
+    # compile, longer than the padding it saves at this size).
+    c.data.buckets = (120,)
     c.data.min_bucket = 64
     c.data.eval_mode = "avg"  # F1 over users: 'avg' (TVSum) | 'max' (SumMe)
     c.data.synthetic = ml_collections.ConfigDict(dict(
-        n_videos=30, min_steps=60, max_steps=200, feature_dim=256, sem_dim=16, n_users=5, n_tokens=6,
+        n_videos=30, min_steps=40, max_steps=120, feature_dim=256, sem_dim=16, n_users=5, n_tokens=6,
         frames_per_step=15, planted_fraction=0.2, seed=0))
 
     c.model = ml_collections.ConfigDict()
@@ -44,10 +53,10 @@ def get_config():
     c.model.mlp_dim = 128
     c.model.dropout = 0.1
     c.model.attention_block = 0  # > 0: blocked local attention (block +- 1 neighbour), linear in T
-    c.model.selector_layers = 2
-    c.model.encoder_layers = 2
-    c.model.decoder_layers = 2
-    c.model.discriminator_layers = 2
+    # One layer per network here; the real-data configs use two (set_layers).  The update
+    # program (compile time and cost per step) grows with the layers: README job 57 s with
+    # one, 100 s with two on a 2-core CPU (benchmarks/RESULTS.md).
+    set_layers(c, 1)
     c.model.use_fssa = True  # False: visual-only ablation
     # Decoder queries: 'positions' (step t must be rebuilt from the selected steps it attends to)
     # or 'memory' (query from step t's own memory: x_t passes through whatever its score).
@@ -78,6 +87,9 @@ def get_config():
     c.train.semantic_pooling = "scores"  # 'scores': weighted by the selector's scores | 'mean'
     c.train.gan_weight = 1.0
     c.train.uniform_fake = True  # random-score reconstructions as extra fakes (SUM-GAN)
+    # Videos per gradient pass: 0 = the whole batch; m > 0 = slices of m videos, gradients
+    # accumulated (memory of m videos' activations; same objective, other dropout draws).
+    c.train.microbatch = 0
     c.train.fuse_stages = True  # one jitted function for the three stages (else one per stage)
     c.train.precompile = True  # compile every bucket's programs in parallel threads before training
 

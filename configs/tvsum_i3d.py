@@ -3,7 +3,7 @@
     python -m sgvs_jax.main --config configs/tvsum_i3d.py --workdir runs/tvsum_i3d
 
 The objective and its settings are the default's (configs/default.py); only the
-data, the bucket lengths, the model width and the epochs are set here.
+data, the bucket lengths, the model width and depth and the epochs are set here.
 """
 
 from configs import default
@@ -19,5 +19,6 @@ def get_config():
     # Sized so that a 5-split run takes about 6 minutes on a 2-core CPU.
     c.model.d_model = 64
     c.model.mlp_dim = 128
+    default.set_layers(c, 2)
     c.train.num_epochs = 12
     return c

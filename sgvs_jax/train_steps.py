@@ -12,6 +12,12 @@ In the incremental schedule each stage re-runs the forward pass with the
 parameters the previous stage produced; the frozen subtrees are passed through
 untouched (bit-identical).  The joint ablation computes all three gradients at
 the same parameters and applies them together.
+
+``train.microbatch`` = m > 0 computes each stage's gradient m videos at a time
+(a ``lax.scan`` accumulating the gradient), so only m videos' activations are
+alive at once: the same objective and optimizer step (the per-video terms are
+averaged over the batch's real videos either way), other dropout and gate
+draws (each slice of m videos draws its own).
 """
 
 from __future__ import annotations
@@ -144,6 +150,51 @@ def stage_loss(stage: str, model: SGVS, cfg, adversarial: bool):
     return loss_fn
 
 
+SHARED_KEYS = ("title_bank",)  # batch entries without a batch axis (the same for every video)
+
+
+def stage_grad(stage: str, model: SGVS, cfg, adversarial: bool):
+    """``grad_fn(params, batch, rng, sigma) -> ((loss, metrics), grads)`` of one stage.
+
+    With ``cfg.microbatch`` = m > 0 the batch is cut into slices of m videos and
+    the slices' losses, metrics and gradients are summed, each weighted by its
+    share of the batch's real videos, in a ``lax.scan`` (memory: one slice's
+    activations); slice i draws its randomness from ``fold_in(rng, i)``.
+    """
+    value_and_grad = jax.value_and_grad(stage_loss(stage, model, cfg, adversarial), has_aux=True)
+    m = int(cfg.get("microbatch", 0) or 0)
+    if not m:
+        return value_and_grad
+
+    def grad_fn(params, batch, rng, sigma):
+        batch = dict(batch)
+        batch.setdefault("title_bank", batch["title"])  # the contrast set stays the whole batch's titles
+        B = batch["valid"].shape[0]
+        if B % m:
+            raise ValueError(f"train.microbatch={m} must divide the batch size {B}")
+        shared = {k: batch.pop(k) for k in SHARED_KEYS if k in batch}
+        slices = {k: v.reshape((B // m, m) + v.shape[1:]) for k, v in batch.items()}
+        n_real = jnp.maximum(batch["valid"].sum(), 1).astype(jnp.float32)
+
+        def one(i, part):
+            return value_and_grad(params, {**part, **shared}, jax.random.fold_in(rng, i), sigma)
+
+        first = jax.tree_util.tree_map(lambda v: v[0], slices)
+        zeros = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype),
+                                       jax.eval_shape(one, jnp.zeros((), jnp.int32), first))
+
+        def body(total, xs):
+            i, part = xs
+            out = one(i, part)
+            w = part["valid"].sum().astype(jnp.float32) / n_real
+            return jax.tree_util.tree_map(lambda t, o: t + w * o, total, out), None
+
+        total, _ = jax.lax.scan(body, zeros, (jnp.arange(B // m), slices))
+        return total
+
+    return grad_fn
+
+
 def apply_stage(stage, tx, params, opt_state, grads):
     """Optimizer step; only the stage's subtrees are replaced, the rest pass through."""
     updates, opt_state = tx.update(grads, opt_state, params)
@@ -160,7 +211,7 @@ def make_train_step(model: SGVS, txs: dict, cfg):
     ``adversarial`` (False: feature-level reconstruction, no discriminator),
     ``selection``, ``selection_temperature``, ``recon``, ``feature_recon_weight``,
     ``sparsity_weight``, ``semantic_weight``, ``semantic_temperature``,
-    ``gan_weight``, ``uniform_fake``.  A batch may carry ``title_bank`` (N, Ds), the
+    ``gan_weight``, ``uniform_fake``, ``microbatch``.  A batch may carry ``title_bank`` (N, Ds), the
     titles the semantic term contrasts with (replicated, not split over devices).
     ``train_discriminator`` is static: False during warm-up epochs.
     """
@@ -172,14 +223,14 @@ def make_train_step(model: SGVS, txs: dict, cfg):
         metrics = {}
         if cfg.schedule == "incremental":
             for i, stage in enumerate(stages):
-                fn = jax.value_and_grad(stage_loss(stage, model, cfg, adversarial), has_aux=True)
+                fn = stage_grad(stage, model, cfg, adversarial)
                 (_, m), grads = fn(params, batch, jax.random.fold_in(rng, i), state["sigma"])
                 params, opt[stage] = apply_stage(stage, txs[stage], params, opt[stage], grads)
                 metrics.update(m)
         elif cfg.schedule == "joint":
             all_grads = {}
             for i, stage in enumerate(stages):
-                fn = jax.value_and_grad(stage_loss(stage, model, cfg, adversarial), has_aux=True)
+                fn = stage_grad(stage, model, cfg, adversarial)
                 (_, m), all_grads[stage] = fn(params, batch, jax.random.fold_in(rng, i), state["sigma"])
                 metrics.update(m)
             new = params
@@ -219,7 +270,7 @@ def make_stage_step(model: SGVS, txs: dict, cfg, stage: str):
     adversarial = bool(cfg.adversarial)
 
     def step(state, batch, rng):
-        fn = jax.value_and_grad(stage_loss(stage, model, cfg, adversarial), has_aux=True)
+        fn = stage_grad(stage, model, cfg, adversarial)
         (_, m), grads = fn(state["params"], batch, rng, state["sigma"])
         params, opt_state = apply_stage(stage, txs[stage], state["params"], state["opt"][stage], grads)
         return {**state, "params": params, "opt": {**state["opt"], stage: opt_state}}, m
@@ -239,4 +290,4 @@ def make_predict(model: SGVS, outputs: tuple = ()):
 
 
 __all__ = ["PARTS", "STAGE_PARTS", "make_optimizers", "init_state", "make_train_step", "make_stage_step",
-           "make_multi_train_step", "init_member_states", "make_predict", "forward", "stage_loss"]
+           "make_multi_train_step", "init_member_states", "make_predict", "forward", "stage_loss", "stage_grad"]

@@ -30,6 +30,11 @@ NOT_TRAINING = ("splits", "distributed", "compilation_cache_dir", "train.precomp
                 "checkpoint.every", "checkpoint.keep")
 
 
+# Keys added after runs existed, at the value that behaves as before they existed:
+# left out of the training config, so that older workdirs still resume.
+ABSENT_MEANS = {"train.microbatch": 0}
+
+
 class WorkdirError(RuntimeError):
     """A workdir that cannot be used as asked; the message says why and what to do."""
 
@@ -43,6 +48,15 @@ def training_config(config) -> dict:
         for p in parents:
             node = node.get(p, {})
         node.pop(last, None)
+    if d.get("data", {}).get("source") != "synthetic":
+        d.get("data", {}).pop("synthetic", None)  # the synthetic generator's settings: unused
+    for dotted, value in ABSENT_MEANS.items():
+        *parents, last = dotted.split(".")
+        node = d
+        for p in parents:
+            node = node.get(p, {})
+        if last in node and node[last] == value:
+            del node[last]
     return d
 
 

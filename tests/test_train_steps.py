@@ -6,7 +6,7 @@ import pytest
 
 from sgvs_jax.data import iterate_batches
 from sgvs_jax.data.synthetic import make_dataset
-from sgvs_jax.train import Trainer
+from sgvs_jax.train import Trainer, build_model
 from sgvs_jax.train_steps import STAGE_PARTS, make_stage_step, make_train_step
 from tests.tiny import tiny_config
 
@@ -114,3 +114,58 @@ def test_vmapped_members_match_individual_runs(setup):
         np.testing.assert_allclose(a, b, atol=2 * cfg.optim.lr_stage1)
         assert np.mean(np.abs(a - b) > 1e-6) < 0.01
     assert len({float(x) for x in m_multi["stage1/loss"]}) == 3  # members really differ
+
+
+def _deterministic(cfg, **train):
+    """cfg without randomness in the loss (no dropout, expected gate, no uniform fake)."""
+    cfg = cfg.copy_and_resolve_references()
+    cfg.model.dropout = 0.0
+    cfg.train.selection = "soft"
+    cfg.train.uniform_fake = False
+    for k, v in train.items():
+        cfg.train[k] = v
+    return cfg
+
+
+@pytest.mark.parametrize("stage,microbatch", [("stage1", 1), ("stage1", 2), ("stage2", 2), ("stage3", 1)])
+def test_microbatch_gradient_equals_whole_batch(setup, stage, microbatch):
+    """Without randomness, slices of m videos accumulate the whole batch's loss, metrics and
+    gradient; the empty slot (valid False) weighs nothing."""
+    from sgvs_jax.train_steps import stage_grad
+
+    cfg, trainer, batch = setup
+    batch = {k: v.copy() for k, v in batch.items()}
+    batch["valid"][-1] = False  # an empty slot at the end of the batch
+    batch["mask"][-1] = False
+    batch["features"][-1] = 0.0
+    batch["title_bank"] = batch["title"][:3]
+    state = fresh_state(trainer)
+    whole = _deterministic(cfg)
+    sliced = _deterministic(cfg, microbatch=microbatch)
+    model = build_model(whole, batch["features"].shape[-1])
+    rng, sigma = jax.random.PRNGKey(0), state["sigma"]
+    (loss_a, m_a), g_a = jax.jit(stage_grad(stage, model, whole.train, True))(state["params"], batch, rng, sigma)
+    (loss_b, m_b), g_b = jax.jit(stage_grad(stage, model, sliced.train, True))(state["params"], batch, rng, sigma)
+    np.testing.assert_allclose(float(loss_b), float(loss_a), rtol=1e-5)
+    for k in m_a:
+        np.testing.assert_allclose(float(m_b[k]), float(m_a[k]), rtol=1e-5, atol=1e-7, err_msg=k)
+    moved = 0
+    for part in STAGE_PARTS[stage]:
+        for a, b in zip(jax.tree_util.tree_leaves(g_a[part]), jax.tree_util.tree_leaves(g_b[part])):
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=2e-4, atol=1e-7)
+            moved += int(np.any(np.asarray(a) != 0))
+    assert moved, f"{stage}: no gradient reached its subtrees"
+
+
+def test_microbatch_holds_fewer_activations(setup):
+    """The compiled update with slices of one video needs less temporary memory."""
+    cfg, trainer, batch = setup
+    state = fresh_state(trainer)
+    temp = {}
+    for m in (0, 1):
+        c = cfg.copy_and_resolve_references()
+        c.train.microbatch = m
+        step = jax.jit(make_train_step(trainer.model, trainer.txs, c.train), static_argnums=3)
+        compiled = step.lower(state, {**batch, "title_bank": batch["title"]}, jax.random.PRNGKey(0), True).compile()
+        temp[m] = compiled.memory_analysis().temp_size_in_bytes
+    assert temp[1] < 0.6 * temp[0], temp
