@@ -40,21 +40,23 @@ class WorkdirError(RuntimeError):
 
 
 def training_config(config) -> dict:
-    """The config as a JSON-ready dict, without the keys in NOT_TRAINING."""
+    """The config as a JSON-ready dict, without the keys in NOT_TRAINING, the
+    synthetic generator's settings where the data is not synthetic, and the keys
+    of ABSENT_MEANS at their old behaviour."""
     d = json.loads(json.dumps(config.to_dict() if hasattr(config, "to_dict") else dict(config)))
-    for dotted in NOT_TRAINING:
+
+    def parent_of(dotted):
         *parents, last = dotted.split(".")
         node = d
         for p in parents:
             node = node.get(p, {})
+        return node, last
+
+    for dotted in NOT_TRAINING + (() if d.get("data", {}).get("source") == "synthetic" else ("data.synthetic",)):
+        node, last = parent_of(dotted)
         node.pop(last, None)
-    if d.get("data", {}).get("source") != "synthetic":
-        d.get("data", {}).pop("synthetic", None)  # the synthetic generator's settings: unused
     for dotted, value in ABSENT_MEANS.items():
-        *parents, last = dotted.split(".")
-        node = d
-        for p in parents:
-            node = node.get(p, {})
+        node, last = parent_of(dotted)
         if last in node and node[last] == value:
             del node[last]
     return d
