@@ -22,8 +22,8 @@ from sgvs_jax.files import write_json
 from sgvs_jax.metrics_writer import MetricWriter
 from sgvs_jax.models import SGVS, count_params
 from sgvs_jax.provenance import provenance
-from sgvs_jax.train_steps import STAGE_PARTS, init_state, make_optimizers, make_predict, make_stage_step, \
-    make_train_step
+from sgvs_jax.train_steps import SHARED_KEYS, STAGE_PARTS, init_state, make_optimizers, make_predict, \
+    make_stage_step, make_train_step
 from sgvs_jax.workdir import Workdir, WorkdirError, training_config
 
 METRICS = ("f1", "tau", "rho")
@@ -47,11 +47,9 @@ def build_model(config, feature_dim: int) -> SGVS:
     return SGVS.from_config(model_cfg, feature_dim)
 
 
-REPLICATED_KEYS = ("title_bank",)  # batch entries every device needs whole
-
-
 class Sharder:
-    """Puts batches (split over the 'data' axis) and the state (replicated) on the devices."""
+    """Puts batches (split over the 'data' axis; SHARED_KEYS, which have no batch axis,
+    replicated) and the state (replicated) on the devices."""
 
     def __init__(self, batch_size: int):
         devices = np.array(jax.devices())
@@ -67,7 +65,7 @@ class Sharder:
         return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
 
     def batch(self, batch: dict) -> dict:
-        return {k: self._put(v, self.replicated if k in REPLICATED_KEYS else self.data) for k, v in batch.items()}
+        return {k: self._put(v, self.replicated if k in SHARED_KEYS else self.data) for k, v in batch.items()}
 
     def state(self, state):
         return jax.tree_util.tree_map(lambda x: self._put(jax.device_get(x), self.replicated), state)

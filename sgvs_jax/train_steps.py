@@ -113,6 +113,15 @@ def reconstruction_loss(o, batch, cfg, adversarial: bool):
     return recon + cfg.feature_recon_weight * feature
 
 
+SHARED_KEYS = ("title_bank",)  # batch entries without a batch axis (the same for every video)
+
+
+def contrast_titles(batch):
+    """(N, Ds) the titles the semantic term contrasts with: the batch's ``title_bank``
+    (the training titles) where it has one, else the batch's own titles."""
+    return batch.get("title_bank", batch["title"])
+
+
 def stage_loss(stage: str, model: SGVS, cfg, adversarial: bool):
     """Returns loss_fn(params, batch, rng, sigma) -> (loss, metrics) for one stage."""
 
@@ -125,7 +134,7 @@ def stage_loss(stage: str, model: SGVS, cfg, adversarial: bool):
             sp = losses.sparsity(o["scores"], mask, valid, sigma)
             loss = recon + cfg.sparsity_weight * sp
             if cfg.semantic_weight and o["frame_view"] is not None:
-                bank = batch.get("title_bank", batch["title"])  # the training titles; else the batch's
+                bank = contrast_titles(batch)
                 sem = losses.semantic_alignment(o["frame_view"], o["scores"], mask, batch["title"], bank, valid,
                                                 cfg.semantic_temperature, cfg.semantic_pooling)
                 loss = loss + cfg.semantic_weight * sem
@@ -150,7 +159,6 @@ def stage_loss(stage: str, model: SGVS, cfg, adversarial: bool):
     return loss_fn
 
 
-SHARED_KEYS = ("title_bank",)  # batch entries without a batch axis (the same for every video)
 
 
 def stage_grad(stage: str, model: SGVS, cfg, adversarial: bool):
@@ -167,8 +175,7 @@ def stage_grad(stage: str, model: SGVS, cfg, adversarial: bool):
         return value_and_grad
 
     def grad_fn(params, batch, rng, sigma):
-        batch = dict(batch)
-        batch.setdefault("title_bank", batch["title"])  # the contrast set stays the whole batch's titles
+        batch = {**batch, "title_bank": contrast_titles(batch)}  # the whole batch's, not a slice's
         B = batch["valid"].shape[0]
         if B % m:
             raise ValueError(f"train.microbatch={m} must divide the batch size {B}")
