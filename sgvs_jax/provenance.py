@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
+import os
 import platform
 import subprocess
 import sys
@@ -16,6 +17,16 @@ def git_commit() -> str | None:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
                               cwd=__file__.rsplit("/", 2)[0]).stdout.strip() or None
+    except Exception:
+        return None
+
+
+def git_dirty() -> bool | None:
+    """Whether the checkout has changes to tracked files (None: not a git checkout)."""
+    try:
+        p = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                           text=True, timeout=5, cwd=__file__.rsplit("/", 2)[0])
+        return bool(p.stdout.strip()) if p.returncode == 0 else None
     except Exception:
         return None
 
@@ -34,6 +45,8 @@ def provenance(config=None) -> dict:
         "machine": platform.machine(),
         "packages": versions,
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),  # sgvs_jax adds its own (sgvs_jax/xla_flags.py)
     }
     try:
         import jax
