@@ -136,7 +136,8 @@ def release_free_heap() -> bool:
     nothing), so that what the compiler freed leaves the process's resident set:
     after the SumMe-shaped run's four update programs compile in two threads it
     holds 2.95 GiB, 2.19 GiB once trimmed (benchmarks/RESULTS.md).  One call takes
-    milliseconds; it changes no result."""
+    up to about 0.1 s, so it runs once per start-up, not per update; it changes no
+    result."""
     try:
         libc = ctypes.CDLL(None)
         return bool(libc.malloc_trim(0)) if hasattr(libc, "malloc_trim") else False
