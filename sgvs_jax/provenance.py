@@ -13,22 +13,24 @@ PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "h5py
             "scipy", "av", "transformers")
 
 
-def git_commit() -> str | None:
+def _git(*args) -> str | None:
+    """Output of ``git ARGS`` run in this checkout, or None (no git, not a checkout, an error)."""
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                              cwd=__file__.rsplit("/", 2)[0]).stdout.strip() or None
+        p = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5,
+                           cwd=__file__.rsplit("/", 2)[0])
     except Exception:
         return None
+    return p.stdout if p.returncode == 0 else None
+
+
+def git_commit() -> str | None:
+    return (_git("rev-parse", "HEAD") or "").strip() or None
 
 
 def git_dirty() -> bool | None:
     """Whether the checkout has changes to tracked files (None: not a git checkout)."""
-    try:
-        p = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                           text=True, timeout=5, cwd=__file__.rsplit("/", 2)[0])
-        return bool(p.stdout.strip()) if p.returncode == 0 else None
-    except Exception:
-        return None
+    out = _git("status", "--porcelain", "--untracked-files=no")
+    return None if out is None else bool(out.strip())
 
 
 def provenance(config=None) -> dict:

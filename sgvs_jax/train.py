@@ -136,7 +136,7 @@ def release_free_heap() -> bool:
     nothing), so that what the compiler freed leaves the process's resident set:
     after the SumMe-shaped run's four update programs compile in two threads it
     holds 2.95 GiB, 2.19 GiB once trimmed (benchmarks/RESULTS.md).  One call takes
-    up to about 0.1 s, so it runs once per start-up, not per update; it changes no
+    up to about 0.1 s, so it runs once per precompile, not per update; it changes no
     result."""
     try:
         libc = ctypes.CDLL(None)

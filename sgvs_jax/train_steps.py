@@ -159,8 +159,6 @@ def stage_loss(stage: str, model: SGVS, cfg, adversarial: bool):
     return loss_fn
 
 
-
-
 def stage_grad(stage: str, model: SGVS, cfg, adversarial: bool):
     """``grad_fn(params, batch, rng, sigma) -> ((loss, metrics), grads)`` of one stage.
 
