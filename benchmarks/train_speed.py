@@ -35,6 +35,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import summe_h5  # noqa: E402
+from sgvs_jax import xla_options  # noqa: E402
 from sgvs_jax.data import iterate_batches, make_batch  # noqa: E402
 from sgvs_jax.data.synthetic import make_dataset, make_splits  # noqa: E402
 from sgvs_jax.models import count_params  # noqa: E402
@@ -170,7 +171,7 @@ def main():
         if args.members:
             print("\nmembers trained in one vmapped computation (same split and batches, different seeds)")
             model, txs = trainer.model, trainer.txs
-            multi = jax.jit(make_multi_train_step(model, txs, cfg.train), static_argnums=3, donate_argnums=0)
+            multi = xla_options.jit(make_multi_train_step(model, txs, cfg.train), static_argnums=3, donate_argnums=0)
             batches = list(iterate_batches(train_videos, cfg.train.batch_size, trainer.buckets,
                                            np.random.default_rng(0), **trainer.batch_kwargs))
             # Time on batches of the most common bucket only (one compilation per M), then
@@ -213,7 +214,7 @@ def main():
                 v = make_dataset(n_videos=1, min_steps=T, max_steps=T, feature_dim=1024, sem_dim=8, seed=1)
                 batch = make_batch(list(v.values()), T, 1, sources=(), max_tokens=c.data.max_tokens)
                 st = init_state(model, txs, jax.random.PRNGKey(0), batch, c.train.sigma)
-                step = jax.jit(make_train_step(model, txs, c.train), static_argnums=3)
+                step = xla_options.jit(make_train_step(model, txs, c.train), static_argnums=3)
                 try:
                     t = time.time()
                     compiled = step.lower(st, batch, jax.random.PRNGKey(0), True).compile()

@@ -1,10 +1,6 @@
 """sgvs_jax: Semantic-Guided Unsupervised Video Summarization in JAX/Flax."""
 
-from sgvs_jax import xla_flags as _xla_flags
-
 __version__ = "0.1.0"
-
-_xla_flags.apply()  # before any backend starts (see sgvs_jax/xla_flags.py)
 
 
 def require_extra(module: str, purpose: str):

@@ -11,6 +11,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from sgvs_jax import xla_options
 from sgvs_jax.checkpointing import Checkpointer, CheckpointError
 from sgvs_jax.data.batching import bucket_lengths_for, bucket_of, make_batch
 from sgvs_jax.data.video import Video
@@ -80,7 +81,7 @@ class Scorer:
             ckpt.close()
         self.epoch = int(step)
         self.params = jax.device_get(state["params"])
-        self._predict = jax.jit(make_predict(self.model))
+        self._predict = xla_options.jit(make_predict(self.model))
 
     def _batch(self, video: Video, bucket: int) -> dict:
         return make_batch([video], bucket, 1, **self.batch_kwargs)

@@ -48,12 +48,15 @@ def provenance(config=None) -> dict:
         "packages": versions,
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),  # sgvs_jax adds its own (sgvs_jax/xla_flags.py)
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
     }
     try:
         import jax
+
+        from sgvs_jax.xla_options import compiler_options
         out["jax_backend"] = jax.default_backend()
         out["jax_devices"] = [str(d) for d in jax.devices()]
+        out["xla_compiler_options"] = compiler_options()  # what sgvs_jax's programs compile with
     except Exception:  # pragma: no cover
         pass
     if config is not None:

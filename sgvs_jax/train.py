@@ -13,7 +13,7 @@ import numpy as np
 from absl import logging
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sgvs_jax import compile_cache
+from sgvs_jax import compile_cache, xla_options
 from sgvs_jax.checkpointing import Checkpointer
 from sgvs_jax.config_check import check_buckets, check_config
 from sgvs_jax.data import bucket_lengths_for, iterate_batches, load_dataset, make_batch
@@ -81,7 +81,7 @@ def make_step(config, model, txs):
     """
     tcfg = config.train
     if tcfg.fuse_stages or tcfg.schedule == "joint":
-        jitted = jax.jit(make_train_step(model, txs, tcfg), static_argnames="train_discriminator",
+        jitted = xla_options.jit(make_train_step(model, txs, tcfg), static_argnames="train_discriminator",
                          donate_argnums=0)
 
         # One calling convention (keyword, Python bool), so a call finds the program that
@@ -94,7 +94,7 @@ def make_step(config, model, txs):
             return {f"step_d{int(flag)}": jitted.lower(state, batch, rng, train_discriminator=flag)}
 
         return step, [jitted], lower
-    stage_fns = {s: jax.jit(make_stage_step(model, txs, tcfg, s), donate_argnums=0) for s in STAGE_PARTS}
+    stage_fns = {s: xla_options.jit(make_stage_step(model, txs, tcfg, s), donate_argnums=0) for s in STAGE_PARTS}
 
     def stages(train_discriminator):
         return ["stage1", "stage2"] + (["stage3"] if tcfg.adversarial and train_discriminator else [])
@@ -205,7 +205,7 @@ class Trainer:
         self.txs = make_optimizers(config.optim)
         self.sharder = Sharder(tcfg.batch_size)
         self.step, self.jitted, self._lower_step = make_step(config, self.model, self.txs)
-        self.predict = jax.jit(make_predict(self.model, outputs=("scores", "h", "cos", "alpha")))
+        self.predict = xla_options.jit(make_predict(self.model, outputs=("scores", "h", "cos", "alpha")))
         self.batch_kwargs = batch_kwargs(config)
         self.bank_size = len(videos)
         self._init = None
@@ -228,7 +228,7 @@ class Trainer:
         batch = make_batch([short], min(self.buckets), 1, **self.batch_kwargs)
         if self._init is None:
             sigma = float(self.config.train.sigma)
-            self._init = jax.jit(lambda r, b: init_state(self.model, self.txs, r, b, sigma))
+            self._init = xla_options.jit(lambda r, b: init_state(self.model, self.txs, r, b, sigma))
         return self._init(rng, batch)
 
     def predict_outputs(self, params, videos) -> dict:
