@@ -56,7 +56,8 @@ def main():
     device = f"{jax.devices()[0].device_kind} ({platform}, {os.cpu_count()} host cores)"
     py = sys.executable
     tmp = tempfile.mkdtemp(prefix="sgvs_speed_")
-    figures = {"device": device}
+    # Once, before this script writes its own results file (which would make the tree look dirty).
+    figures = {"device": device, "provenance": provenance()}
     try:
         job = [py, "-m", "sgvs_jax.main", "--config", "configs/default.py",
                f"--config.compilation_cache_dir={tmp}/cache"]
@@ -95,7 +96,6 @@ def main():
 
 def save(path: str, figures: dict, platform: str) -> dict:
     """Merges this machine's figures (so far) into the file; returns the record."""
-    figures["provenance"] = provenance()
     record = read_json(path) or {}
     runs = record.get("runs", {})
     runs["gpu" if platform == "gpu" else platform] = figures

@@ -82,7 +82,7 @@ def make_step(config, model, txs):
     tcfg = config.train
     if tcfg.fuse_stages or tcfg.schedule == "joint":
         jitted = xla_options.jit(make_train_step(model, txs, tcfg), static_argnames="train_discriminator",
-                         donate_argnums=0)
+                                 donate_argnums=0)
 
         # One calling convention (keyword, Python bool), so a call finds the program that
         # ``lower`` compiled: jit keys its cache on how the static argument is passed.
