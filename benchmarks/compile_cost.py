@@ -5,7 +5,9 @@ program, and seconds per update, for a config (default: the embedded default).
 
 Programs are compiled one at a time with the persistent cache off, so the
 seconds are each program's own.  HLO size is counted on the optimised module
-(instructions of ``compiled.as_text()``) and on the lowered StableHLO (lines).
+(instructions of ``compiled.as_text()``) and on the lowered StableHLO (lines).  After the timed updates each row
+has the SHA-256 of the parameters (``params_sha256``): the same config on the
+same platform under other compile settings trains bit-identically where these agree.
 Compile seconds track HLO size, and both track a GPU's compile time, which is
 where this matters (an H100 took about 60 s per update program).
 """
@@ -26,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.train_speed import apply_overrides  # noqa: E402
 from sgvs_jax.data import iterate_batches, load_dataset  # noqa: E402
-from sgvs_jax.provenance import provenance  # noqa: E402
+from sgvs_jax.provenance import digest, provenance  # noqa: E402
 from sgvs_jax.train import Trainer  # noqa: E402
 
 
@@ -61,21 +63,27 @@ def main():
     rows = []
     for bucket, batch in sorted(batches.items()):
         rng = jax.random.PRNGKey(0)
+        programs = {}
         for name, low in trainer._lower_step(state, batch, rng, True).items():
             t = time.time()
-            compiled = low.compile()
+            programs[name] = compiled = low.compile()
             seconds = time.time() - t
             rows.append({"program": name, "bucket": bucket, "compile_s": round(seconds, 2),
                          "stablehlo_lines": len(low.as_text().splitlines()),
                          "hlo_instructions": hlo_instructions(compiled.as_text())})
-        st = state
-        st, _ = trainer.step(st, batch, rng, True)  # the jit's own compile: not timed
+        # The fused update runs as the program just compiled; per-stage programs run through
+        # the trainer's step, whose jits compile them once more (not timed).
+        fused = programs.get("step_d1")
+        step = (lambda s, r: fused(s, batch, r)) if fused else (lambda s, r: trainer.step(s, batch, r, True))
+        st, _ = step(state, rng)  # warm-up
         jax.block_until_ready(st)
         t = time.time()
         for i in range(args.updates):
-            st, _ = trainer.step(st, batch, jax.random.PRNGKey(i), True)
+            st, _ = step(st, jax.random.PRNGKey(i))
         jax.block_until_ready(st)
         rows[-1]["update_s"] = round((time.time() - t) / args.updates, 4)
+        # Equal digests across settings (benchmarks/compile_variants.py) = bit-identical training.
+        rows[-1]["params_sha256"] = digest(st["params"])
         state = st
         print(json.dumps(rows[-1]), flush=True)
     summary = {"config": args.config, "device": str(jax.devices()[0].device_kind), "platform": jax.default_backend(),

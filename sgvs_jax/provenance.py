@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import importlib.metadata
 import os
 import platform
@@ -33,6 +34,17 @@ def git_dirty() -> bool | None:
     return None if out is None else bool(out.strip())
 
 
+def digest(tree) -> str:
+    """SHA-256 (hex) of a pytree's leaves, in order, as their bytes: equal digests
+    mean bit-identical numbers (parameters after training, say)."""
+    import jax
+    import numpy as np
+    h = hashlib.sha256()
+    for leaf in jax.tree_util.tree_leaves(tree):
+        h.update(np.asarray(jax.device_get(leaf)).tobytes())
+    return h.hexdigest()
+
+
 def provenance(config=None) -> dict:
     versions = {}
     for p in PACKAGES:
@@ -53,10 +65,10 @@ def provenance(config=None) -> dict:
     try:
         import jax
 
-        from sgvs_jax.xla_options import compiler_options
+        from sgvs_jax import xla_options
         out["jax_backend"] = jax.default_backend()
         out["jax_devices"] = [str(d) for d in jax.devices()]
-        out["xla_compiler_options"] = compiler_options()  # what sgvs_jax's programs compile with
+        out.update(xla_options.settings())  # what sgvs_jax's programs compile with
     except Exception:  # pragma: no cover
         pass
     if config is not None:

@@ -1,13 +1,15 @@
-"""The XLA compiler options sgvs_jax's programs compile with (sgvs_jax/xla_options.py):
-on the CPU the update needs less temp memory with them and gives bit-identical
-parameters; other backends and a scheduler the user names get none."""
-
-import hashlib
+"""The XLA compiler options and JAX settings sgvs_jax's programs compile with
+(sgvs_jax/xla_options.py): on the CPU the update needs less temp memory with them
+and gives bit-identical parameters; other backends and a scheduler the user names
+get none; JAX's threefry GPU kernel is turned on only on a GPU, only where it
+gives JAX's own bits, and never against the user's setting."""
 
 import jax
 import numpy as np
+import pytest
 
 from sgvs_jax import xla_options
+from sgvs_jax.provenance import digest
 from sgvs_jax.data import iterate_batches, load_dataset
 from sgvs_jax.train import Trainer
 from sgvs_jax.train_steps import make_train_step
@@ -30,11 +32,7 @@ def test_an_option_xla_does_not_take_is_left_out():
     assert not xla_options.supported((("xla_cpu_no_such_option", "1"),))
 
 
-def _digest(state):
-    return hashlib.sha256(b"".join(np.asarray(x).tobytes()
-                                   for x in jax.tree_util.tree_leaves(state["params"]))).hexdigest()
-
-
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the scheduler option is the CPU's; other backends get none")
 def test_less_temp_memory_same_parameters():
     cfg = tiny_config()
     cfg.model.d_model, cfg.model.mlp_dim = 64, 128
@@ -57,6 +55,44 @@ def test_less_temp_memory_same_parameters():
         temps.append(compiled.memory_analysis().temp_size_in_bytes)
         for i in range(2):
             state, _ = compiled(state, batch, jax.random.PRNGKey(i))
-        digests.append(_digest(state))
+        digests.append(digest(state["params"]))
     assert temps[0] < 0.8 * temps[1], temps
     assert digests[0] == digests[1]
+
+
+@pytest.fixture
+def prng_setting():
+    """Restores JAX's threefry setting and the once-per-process answer after a test."""
+    before = getattr(jax.config, xla_options.PRNG_KERNEL)
+    xla_options.gpu_prng_kernel.cache_clear()
+    yield
+    jax.config.update(xla_options.PRNG_KERNEL, before)
+    xla_options.gpu_prng_kernel.cache_clear()
+
+
+def test_prng_kernel_only_on_gpu_and_not_against_the_user(prng_setting, monkeypatch):
+    assert not xla_options.gpu_prng_kernel("cpu")
+    assert not xla_options.gpu_prng_kernel("tpu")
+    monkeypatch.setenv("JAX_THREEFRY_GPU_KERNEL_LOWERING", "0")
+    assert not xla_options.gpu_prng_kernel("gpu")
+    assert not getattr(jax.config, xla_options.PRNG_KERNEL)
+    assert xla_options.settings()[xla_options.PRNG_KERNEL] is False
+
+
+def test_prng_kernel_probe(prng_setting, monkeypatch):
+    """The probe's logic, run on this machine's backend as if it were a GPU (the
+    CPU lowering ignores the setting, so the bits agree); the kernel itself is
+    checked on a GPU by launch/gpu_check.sh (benchmarks/compile_variants.py)."""
+    monkeypatch.delenv("JAX_THREEFRY_GPU_KERNEL_LOWERING", raising=False)
+    assert xla_options.gpu_prng_kernel("gpu")
+    assert getattr(jax.config, xla_options.PRNG_KERNEL)
+    # Bits that differ, or a kernel that fails to compile: the setting goes back off.
+    for broken in ({"array_equal": lambda a, b: False},
+                   {"asarray": lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no cu_threefry2x32_ffi"))}):
+        jax.config.update(xla_options.PRNG_KERNEL, False)
+        xla_options.gpu_prng_kernel.cache_clear()
+        with monkeypatch.context() as m:
+            for name, fn in broken.items():
+                m.setattr(xla_options.np, name, fn)
+            assert not xla_options.gpu_prng_kernel("gpu")
+        assert not getattr(jax.config, xla_options.PRNG_KERNEL)
