@@ -10,16 +10,16 @@ Run at once they share the host's cores, so their seconds are comparable with
 each other, not with a program compiled alone (``compile_cost.py``, which
 ``speed_check.py`` runs).  Per variant the file keeps the compile seconds, HLO
 size, seconds per update, the SHA-256 of the parameters after the updates and
-whether it equals ``as_is``'s (bit-identical training), and the phase timers
-XLA logs where it prints them (``TF_CPP_VMODULE``, lines with " time: ").
+whether it equals ``as_is``'s (bit-identical training), and the update's compile
+phases from the timers XLA logs (``TF_CPP_VMODULE``; :func:`xla_phases`).
 
 The variants (``as_is`` is what sgvs_jax compiles with; see sgvs_jax/xla_options.py):
 
-  as_is          sgvs_jax's settings (on a GPU: JAX's threefry kernel)
-  as_is_again    the same, in another process: a control for the bit comparison (a GPU's GEMM
-                 autotuning, timed with the other processes running, may pick other kernels)
+  as_is          sgvs_jax's settings (on a GPU: JAX's threefry kernel, no GEMM autotuning)
+  as_is_again    the same, in another process: are two processes' parameters bit-identical?
   unrolled_prng  JAX's threefry unrolled into the program (the GPU default of JAX)
-  autotune0      as_is and --xla_gpu_autotune_level=0 (no GEMM autotuning)
+  autotune_on    as_is with XLA's GEMM autotuning (--xla_gpu_autotune_level=4, XLA's default;
+                 a flag in XLA_FLAGS wins over sgvs_jax's option)
   ptxas_O0       as_is and --xla_gpu_disable_gpuasm_optimizations (ptxas -O0)
   no_dropout     as_is and model.dropout=0 (changes the numbers: shows dropout's share)
 """
@@ -45,11 +45,13 @@ VARIANTS = {  # name -> (environment added, XLA flags added, config overrides)
     "as_is": ({}, "", []),
     "as_is_again": ({}, "", []),  # the control: do two processes of one setting give the same bits?
     "unrolled_prng": ({"JAX_THREEFRY_GPU_KERNEL_LOWERING": "0"}, "", []),
-    "autotune0": ({}, "--xla_gpu_autotune_level=0", []),
+    "autotune_on": ({}, "--xla_gpu_autotune_level=4", []),
     "ptxas_O0": ({}, "--xla_gpu_disable_gpuasm_optimizations=true", []),
     "no_dropout": ({}, "", ["model.dropout=0.0"]),
 }
-LONG = re.compile(r" time: [\d.]+ (s|min|h) ")  # a phase of a second or more, of any program
+TIMER = re.compile(r"\] (?P<label>.*?) time: .*?\((?P<us>\d+) us\) \(cumulative: (?P<cum>[\d.]+) (?P<unit>\w+),"
+                   r".*#called: (?P<calls>\d+)\)")
+UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0}
 TIMER_MODULES = "gpu_compiler=1,nvptx_compiler=1,compile_module_to_llvm_ir=1,cpu_compiler=1"
 
 
@@ -68,8 +70,7 @@ def run_variant(name: str, config: str, tmp: str, timeout: float) -> dict:
         return {"variant": name, "error": f"not done in {timeout:.0f} s"}
     row = {"variant": name, "env": env_add, "xla_flags": flags, "overrides": sets,
            "process_wall_s": round(time.time() - t, 1),
-           "xla_timers": [line.strip()[-300:] for line in p.stderr.splitlines()  # the update's phases
-                          if " time: " in line and ("train_step" in line or LONG.search(line))]}
+           "xla_phases": xla_phases(p.stderr.splitlines())}
     if p.returncode != 0:
         return {**row, "error": p.stderr.strip().splitlines()[-1][-500:] if p.stderr.strip() else f"rc {p.returncode}"}
     cost = read_json(out)
@@ -79,6 +80,37 @@ def run_variant(name: str, config: str, tmp: str, timeout: float) -> dict:
     return row
 
 
+def xla_phases(lines) -> dict:
+    """XLA's scoped timers (lines "<label> time: 1.2 s (1234 us) (cumulative: ..., #called: n)")
+    boiled down: seconds of each phase of the update (labels naming ``jit_train_step``), and
+    the cumulative seconds and count of kernel IR emission over all programs of the process
+    (GEMM autotuning emits every candidate kernel; summed over compile threads)."""
+    update, emission = {}, None
+    for line in lines:
+        m = TIMER.search(line)
+        if not m:
+            continue
+        label = m["label"]
+        if "jit_train_step" in label:
+            update[label] = round(update.get(label, 0.0) + int(m["us"]) / 1e6, 3)
+        elif "IR emission for " in label:
+            emission = {"cumulative_s": round(float(m["cum"]) * UNITS.get(m["unit"], float("nan")), 1),
+                        "calls": int(m["calls"])}
+    return {"update": update, "ir_emission_all_programs": emission}
+
+
+def resummarize(paths) -> None:
+    for path in paths:
+        record = read_json(path)
+        for row in record["variants"]:
+            if "xla_timers" in row:
+                row["xla_phases"] = xla_phases(row.pop("xla_timers"))
+                row["xla_phases_from"] = ("the timer lines of 1 s or more or naming jit_train_step "
+                                          "(all that the script of 45cc85f kept)")
+        write_json(path, record)
+        print(f"{path}: xla_phases")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="configs/default.py")
@@ -86,7 +118,12 @@ def main():
     p.add_argument("--jobs", type=int, default=len(VARIANTS), help="variants run at once")
     p.add_argument("--timeout", type=float, default=600, help="seconds per variant's process")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "compile_variants.json"))
+    p.add_argument("--resummarize", nargs="*", default=[], metavar="FILE",
+                   help="only rewrite the raw timer lines (xla_timers) that the script of 45cc85f stored in FILE "
+                        "as xla_phases, in place")
     args = p.parse_args()
+    if args.resummarize:
+        return resummarize(args.resummarize)
     import jax
 
     from sgvs_jax.provenance import provenance

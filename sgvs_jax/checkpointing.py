@@ -5,7 +5,8 @@ run killed mid-save resumes from the previous complete step.  Saves are
 asynchronous by default: ``save`` returns once the state is copied off the
 devices (about 0.15 s for the default's 548 leaves, against 1.3 s for a
 blocking save) and the files are written while training goes on; ``close`` (and
-the next save) waits for them.  A checkpoint that
+the next save) waits for them; ``close(background=True)`` lets the caller go on
+and ``join`` waits later.  A checkpoint that
 is present but unreadable (truncated or edited files) raises CheckpointError
 naming the folder; it is never silently replaced by a fresh start.
 """
@@ -13,6 +14,7 @@ naming the folder; it is never silently replaced by a fresh start.
 from __future__ import annotations
 
 import os
+import threading
 
 import jax
 import orbax.checkpoint as ocp
@@ -32,6 +34,7 @@ class Checkpointer:
         self.keep = keep
         self.asynchronous = asynchronous
         self._manager = None
+        self._closer, self._close_error = None, None  # a close in the background (close, join)
 
     @property
     def manager(self) -> ocp.CheckpointManager:
@@ -113,9 +116,51 @@ class Checkpointer:
             raise CheckpointError(f"checkpoint {path}: parameter shapes do not match this config")
         return out["state"], history["epochs"]
 
-    def close(self):
-        """Waits for pending saves and releases the manager."""
+    def close(self, background: bool = False):
+        """Waits for pending saves and releases the manager.  With ``background`` this
+        happens in a thread and ``close`` returns at once, so that the next split
+        trains while the last save of this one is written (the wait took about
+        0.4 s a split in the default job); :meth:`join` waits for that thread and
+        raises what the close raised."""
+        if not background:
+            self._close()
+            return
+
+        def run():
+            try:
+                self._close()
+            except BaseException as e:  # handed to join
+                self._close_error = e
+
+        self._close_error = None
+        self._closer = threading.Thread(target=run, name=f"close {self.directory}", daemon=True)
+        self._closer.start()
+
+    def join(self):
+        """Waits for a :meth:`close` in the background; re-raises its error."""
+        closer, self._closer = self._closer, None
+        if closer is not None:
+            closer.join()
+            if self._close_error is not None:
+                raise CheckpointError(f"{self.directory}: the last checkpoint could not be written "
+                                      f"({type(self._close_error).__name__}: {self._close_error})") \
+                    from self._close_error
+
+    def _close(self):
         if self._manager is not None:
             self.wait()
             self._manager.close()
             self._manager = None
+
+
+def join_all(checkpointers) -> None:
+    """:meth:`Checkpointer.join` on each (all of them, also after one fails); raises
+    the first error."""
+    errors = []
+    for ckpt in checkpointers:
+        try:
+            ckpt.join()
+        except CheckpointError as e:
+            errors.append(e)
+    if errors:
+        raise errors[0]

@@ -14,7 +14,7 @@ from absl import logging
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sgvs_jax import compile_cache, xla_options
-from sgvs_jax.checkpointing import Checkpointer
+from sgvs_jax.checkpointing import Checkpointer, join_all
 from sgvs_jax.config_check import check_buckets, check_config
 from sgvs_jax.data import bucket_lengths_for, iterate_batches, load_dataset, make_batch
 from sgvs_jax.data.batching import FRAME_SOURCES, TOKEN_SOURCES, bucket_of, normalize, semantic_dim, title_of
@@ -209,6 +209,7 @@ class Trainer:
         self.batch_kwargs = batch_kwargs(config)
         self.bank_size = len(videos)
         self._init = None
+        self._precompiled = set()  # ("update", train_discriminator, bucket) / ("predict", None, bucket)
 
     def title_bank(self, train_videos) -> np.ndarray:
         """(N, Ds) the training videos' titles for the semantic term, cycled to one
@@ -267,39 +268,53 @@ class Trainer:
     def precompile(self, state, train_videos, eval_videos, train_discriminator=(True,), bank=None) -> dict:
         """Compiles, in parallel threads, the update for every bucket of
         ``train_videos`` (once per ``train_discriminator`` value) and the scorer for
-        every bucket of ``eval_videos``, before training starts; programs already
-        compiled are found in the cache.  ``state`` must be placed as the calls will
-        place it (``sharder.state``).  Returns ``{"programs", "buckets", "seconds"
-        (tracing + compiling), "compile_seconds" (compiling)}``.
+        every bucket of ``eval_videos``, before training starts.  What this Trainer
+        compiled before (for an earlier split) is skipped: its calls are in the
+        jits' caches already, so tracing and looking it up again would be wasted;
+        programs an earlier run compiled come from the persistent cache.
+        ``state`` must be placed as the calls will place it (``sharder.state``).
+        Returns ``{"programs" (compiled now), "buckets", "seconds" (tracing +
+        compiling), "compile_seconds" (compiling)}``.
         """
-        def first_batches(videos, extra):  # one batch per bucket, from one video of each
-            one_each = {bucket_of(v.length, self.buckets): v for v in videos}
-            return {batch["features"].shape[1]: self.sharder.batch({**batch, **extra})
-                    for _, batch in iterate_batches(list(one_each.values()), self.config.train.batch_size,
-                                                    self.buckets, None, **self.batch_kwargs)}
-
         t0 = time.time()
-        rng = jax.random.PRNGKey(0)
-        bank = self.title_bank(train_videos) if bank is None else bank
-        train_batches = first_batches(train_videos, {"title_bank": bank})
-        eval_batches = first_batches(eval_videos, {})
+        train_buckets = sorted({bucket_of(v.length, self.buckets) for v in train_videos})
+        eval_buckets = sorted({bucket_of(v.length, self.buckets) for v in eval_videos})
+        todo = [("update", flag, b) for b in train_buckets for flag in sorted(set(train_discriminator))]
+        todo = [k for k in todo + [("predict", None, b) for b in eval_buckets] if k not in self._precompiled]
         lowered = {}  # (program, bucket) -> Lowered: the stages both settings share compile once
-        for bucket, batch in train_batches.items():
-            for flag in sorted(set(train_discriminator)):
-                for name, low in self._lower_step(state, batch, rng, flag).items():
-                    lowered[(name, bucket)] = low
-        for bucket, batch in eval_batches.items():
-            lowered[("predict", bucket)] = self.predict.lower(state["params"], batch)
-        compile_s = compile_in_parallel(list(lowered.values()))
-        return {"programs": len(lowered), "buckets": sorted(set(train_batches) | set(eval_batches)),
+        if todo:
+            rng = jax.random.PRNGKey(0)
+            bank = self.title_bank(train_videos) if bank is None else bank
+            train_batches = self._first_batches(train_videos, {"title_bank": bank})
+            eval_batches = self._first_batches(eval_videos, {})
+            for kind, flag, bucket in todo:
+                if kind == "update":
+                    for name, low in self._lower_step(state, train_batches[bucket], rng, flag).items():
+                        lowered[(name, bucket)] = low
+                else:
+                    lowered[("predict", bucket)] = self.predict.lower(state["params"], eval_batches[bucket])
+        compile_s = compile_in_parallel(list(lowered.values())) if lowered else 0.0
+        self._precompiled.update(todo)
+        return {"programs": len(lowered), "buckets": sorted(set(train_buckets) | set(eval_buckets)),
                 "seconds": time.time() - t0, "compile_seconds": compile_s}
+
+    def _first_batches(self, videos, extra) -> dict:
+        """bucket -> one placed batch of that bucket (from one video of it), with ``extra`` keys."""
+        one_each = {bucket_of(v.length, self.buckets): v for v in videos}
+        return {batch["features"].shape[1]: self.sharder.batch({**batch, **extra})
+                for _, batch in iterate_batches(list(one_each.values()), self.config.train.batch_size,
+                                                self.buckets, None, **self.batch_kwargs)}
 
     def compilations(self) -> int:
         return int(sum(f._cache_size() for f in self.jitted))
 
 
 def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir: str,
-                writer: MetricWriter) -> dict:
+                writer: MetricWriter, closing: list | None = None) -> dict:
+    """Trains and evaluates one split; returns its record for results.json.  With a
+    ``closing`` list, the split's checkpointer finishes writing its last save in the
+    background and is appended to the list (the caller joins it); without one it
+    is closed before this returns."""
     config = trainer.config
     train_videos = [videos[k] for k in split["train_keys"]]
     test_videos = [videos[k] for k in split["test_keys"]]
@@ -360,6 +375,7 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
 
     if start == 0:
         report(0, {}, 0.0)
+    done = False
     try:  # close waits for the asynchronous saves, also when training stops with an error
         for epoch in range(start, tcfg.num_epochs):
             t0 = time.time()
@@ -382,8 +398,11 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
             report(epoch + 1, train_metrics, time.time() - t0)
             if (epoch + 1) % config.checkpoint.get("every", 1) == 0 or epoch + 1 == tcfg.num_epochs:
                 ckpt.save(epoch + 1, state, history, run_config)
+        done = True
     finally:
-        ckpt.close()
+        ckpt.close(background=done and closing is not None)
+        if done and closing is not None:
+            closing.append(ckpt)
     return {
         "history": history,
         "selection": select_models(history, tcfg.warmup_epochs),
@@ -453,15 +472,21 @@ def train_and_evaluate(config, workdir: str, restart: bool = False) -> dict:
               "sgvs_jax.extract_features): F1 / tau / rho on them are 0 and mean nothing", flush=True)
     with Workdir(workdir, config, restart, enabled=is_main):
         writer = MetricWriter(workdir, enabled=is_main)
+        # Each split's checkpointer, writing its last save while the next split trains (one
+        # process only: across hosts orbax's close synchronises the processes, kept in order).
+        closing = [] if jax.process_count() == 1 else None
         try:
             for i in indices:
                 results["splits"][str(i)] = train_split(trainer, videos, splits[i], i,
-                                                        os.path.join(workdir, f"split_{i}"), writer)
+                                                        os.path.join(workdir, f"split_{i}"), writer, closing)
                 results["summary"] = summarize(results["splits"])
                 if is_main:
                     write_json(os.path.join(workdir, "results.json"), results)
         finally:
-            writer.close()
+            try:
+                join_all(closing or [])
+            finally:
+                writer.close()
     s = results["summary"]
     print(f"\n{where}: {len(indices)} split(s), F1 {'max' if config.data.eval_mode == 'max' else 'avg'} "
           "over users (mean ± std over splits)")

@@ -1,31 +1,40 @@
 """The XLA compiler options and JAX settings sgvs_jax compiles its programs with.
 
-On the CPU, one compiler option: ``xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED``.
-XLA's default CPU scheduler orders an update's thousands of operations for
+**CPU: the memory-optimised scheduler**
+(``xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED``).  XLA's
+default CPU scheduler orders an update's thousands of operations for
 parallelism and so keeps their buffers alive side by side.  The memory-optimised
 order needs 2.56 GiB of XLA temp memory instead of 5.98 for the SumMe-shaped
 update at bucket 1024 (0.63 instead of 1.08 with ``train.microbatch=1``), at the
 same speed and with bit-identical results: it is another order of the same
 operations (benchmarks/RESULTS.md, tests/test_xla_options.py).
 
-The option goes to each program through ``jax.jit(compiler_options=...)``
+**GPU: no GEMM autotuning** (``xla_gpu_autotune_level=0``).  XLA's GPU compiler
+times candidate matrix-multiply kernels while it compiles and keeps the fastest;
+timings vary, so two processes compiling the same update with the same seed
+picked other kernels and trained to other bits (four processes, four parameter
+digests, on an H200).  Without autotuning it takes its default kernels: two
+processes gave identical parameters, the update was as fast (8 ms) and the
+compile about as long (26 s against 20-21 s).  A reproducibility study needs
+the first more than the last (benchmarks/RESULTS.md, "Accelerator check").
+
+The options go to each program through ``jax.jit(compiler_options=...)``
 (:func:`jit`), not through ``XLA_FLAGS``: nothing in the environment changes,
 it does not matter whether JAX started a backend before ``sgvs_jax`` was
-imported, and other backends (GPU, TPU) get no options at all.  It is used
-where the installed XLA takes it (checked once per process by compiling a
+imported, and other backends (TPU) get no options.  They are used where the
+installed XLA takes them (checked once per process by compiling a
 one-operation program); an XLA that does not is warned about and compiles with
-its default.  A scheduler named in ``XLA_FLAGS`` (``--xla_cpu_scheduler_type``
-or the older ``--xla_cpu_enable_concurrency_optimized_scheduler``) is the
-user's choice and wins: then no option is given.
+its defaults.  An option named in ``XLA_FLAGS`` is the user's choice and wins
+(for the CPU scheduler also the older
+``--xla_cpu_enable_concurrency_optimized_scheduler``): then no option is given.
 
-On a GPU, one JAX setting: ``jax_threefry_gpu_kernel_lowering``.  JAX lowers the
-threefry hash behind every random draw (a dropout mask per site, the gate noise,
-the random-score fake) to twenty unrolled rounds of integer operations on
-accelerators (on the CPU, to rolled loops).  In the update that is a large
-share of the program XLA compiles: on the CPU the unrolled form doubles the
-SumMe-shaped program (0.31 -> 0.62 GiB) and its compile (17.9 -> 34.6 s), and
-an H100 spent about a minute compiling one update.  With the setting JAX calls
-one CUDA kernel of the same hash instead.  It is integer arithmetic, so the bits
+**GPU: JAX's threefry kernel** (the JAX setting ``jax_threefry_gpu_kernel_lowering``).
+JAX lowers the threefry hash behind every random draw (a dropout mask per site,
+the gate noise, the random-score fake) to twenty unrolled rounds of integer
+operations on accelerators (on the CPU, to rolled loops).  That was 41 % of the
+default's update program on an H200 (46.2k -> 27.1k HLO instructions with the
+kernel) and half its compile (43.8 -> 20.9 s).  With the setting JAX calls one
+CUDA kernel of the same hash instead.  It is integer arithmetic, so the bits
 are the same; :func:`gpu_prng_kernel` checks that on 4,096 draws before it
 turns the setting on (once per process, by the first :func:`jit`) and leaves it
 off, with a warning, where the kernel is missing or differs.  A
@@ -44,30 +53,35 @@ import numpy as np
 from absl import logging
 
 CPU_OPTIONS = {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
-SCHEDULER_FLAGS = ("xla_cpu_scheduler_type", "xla_cpu_enable_concurrency_optimized_scheduler")
+GPU_OPTIONS = {"xla_gpu_autotune_level": 0}
+OPTIONS = {"cpu": CPU_OPTIONS, "gpu": GPU_OPTIONS}
+# XLA flags that, named in XLA_FLAGS, are the user's choice over a backend's options.
+USER_FLAGS = {"cpu": ("xla_cpu_scheduler_type", "xla_cpu_enable_concurrency_optimized_scheduler"),
+              "gpu": ("xla_gpu_autotune_level",)}
 PRNG_KERNEL = "jax_threefry_gpu_kernel_lowering"
 
 
 def compiler_options(backend: str | None = None, environ=None) -> dict:
     """The options for a program compiled for ``backend`` (default: JAX's
-    default backend): :data:`CPU_OPTIONS` on the CPU where XLA takes them and
-    ``XLA_FLAGS`` names no scheduler, else ``{}``."""
+    default backend): the backend's :data:`OPTIONS` where XLA takes them and
+    ``XLA_FLAGS`` names none of its :data:`USER_FLAGS`, else ``{}``."""
     backend = backend or jax.default_backend()
     flags = (os.environ if environ is None else environ).get("XLA_FLAGS", "")
-    if backend != "cpu" or any(f"--{name}" in flags for name in SCHEDULER_FLAGS):
+    options = OPTIONS.get(backend)
+    if not options or any(f"--{name}" in flags for name in USER_FLAGS[backend]):
         return {}
-    return dict(CPU_OPTIONS) if supported(tuple(sorted(CPU_OPTIONS.items()))) else {}
+    return dict(options) if supported(tuple(sorted(options.items()))) else {}
 
 
 @functools.lru_cache(maxsize=None)
 def supported(options: tuple) -> bool:
-    """Whether the CPU compiler takes ``options`` ((name, value) pairs)."""
+    """Whether the default backend's compiler takes ``options`` ((name, value) pairs)."""
     try:
         jax.jit(lambda x: x + 1, compiler_options=dict(options)).lower(np.float32(0)).compile()
         return True
     except Exception as e:  # XLA names the option it does not know or the value it rejects
-        logging.warning("XLA here does not take the compiler options %s (%s); its default CPU scheduler "
-                        "is used, which needs more memory (sgvs_jax/xla_options.py)", dict(options), e)
+        logging.warning("XLA here does not take the compiler options %s (%s); its defaults are used "
+                        "(sgvs_jax/xla_options.py)", dict(options), e)
         return False
 
 

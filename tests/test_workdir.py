@@ -135,3 +135,26 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing_to_trip_on(
     train.train_and_evaluate(cfg, workdir)
     assert [line["step"] for line in metric_lines(workdir)] == [0, 1]
     assert events(workdir) == ["events.out.tfevents.sgvs_jax"]
+
+
+def test_each_splits_last_save_is_written_while_the_next_trains_and_its_failure_is_raised(tmp_path, monkeypatch):
+    """The last save of a split finishes in the background (Checkpointer.close(background=True));
+    the run waits for all of them before it returns, and one that fails fails the run."""
+    cfg = tiny_config(num_epochs=1)
+    cfg.splits = (0, 1)
+    workdir = str(tmp_path / "run")
+    train.train_and_evaluate(cfg, workdir)
+    for i in (0, 1):
+        assert Checkpointer(os.path.join(workdir, f"split_{i}", "checkpoints")).latest_step() == 1
+    closes = []
+    original = Checkpointer._close
+
+    def fail_first(self):
+        closes.append(self.directory)
+        if len(closes) == 1:
+            raise OSError("disk full")
+        original(self)
+    monkeypatch.setattr(Checkpointer, "_close", fail_first)
+    with pytest.raises(CheckpointError, match="split_0.*could not be written.*disk full"):
+        train.train_and_evaluate(cfg, str(tmp_path / "run2"))
+    assert len(closes) == 2  # split 1 trained and was closed too

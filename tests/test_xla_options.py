@@ -1,7 +1,7 @@
 """The XLA compiler options and JAX settings sgvs_jax's programs compile with
 (sgvs_jax/xla_options.py): on the CPU the update needs less temp memory with them
-and gives bit-identical parameters; other backends and a scheduler the user names
-get none; JAX's threefry GPU kernel is turned on only on a GPU, only where it
+and gives bit-identical parameters; the GPU gets no autotuning, the TPU nothing,
+and an option the user names in XLA_FLAGS is never overridden; JAX's threefry GPU kernel is turned on only on a GPU, only where it
 gives JAX's own bits, and never against the user's setting."""
 
 import jax
@@ -16,14 +16,18 @@ from sgvs_jax.train_steps import make_train_step
 from tests.tiny import tiny_config
 
 
-def test_options_on_the_cpu_only_and_never_over_the_users_scheduler():
+def test_options_per_backend_and_never_over_the_users_flags():
     assert xla_options.compiler_options("cpu", environ={}) == xla_options.CPU_OPTIONS
     assert xla_options.compiler_options("cpu", environ={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}) \
         == xla_options.CPU_OPTIONS
     for flag in ("--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_DEFAULT",
                  "--xla_cpu_enable_concurrency_optimized_scheduler=true"):
         assert xla_options.compiler_options("cpu", environ={"XLA_FLAGS": flag}) == {}
-    assert xla_options.compiler_options("gpu", environ={}) == {}
+    # GPU: no GEMM autotuning (reproducible kernels), unless the user names an autotune level.
+    assert xla_options.compiler_options("gpu", environ={}) == {"xla_gpu_autotune_level": 0}
+    assert xla_options.compiler_options("gpu", environ={"XLA_FLAGS": "--xla_gpu_autotune_level=4"}) == {}
+    assert xla_options.compiler_options("gpu", environ={"XLA_FLAGS": "--xla_cpu_scheduler_type=X"}) \
+        == xla_options.GPU_OPTIONS
     assert xla_options.compiler_options("tpu", environ={}) == {}
 
 
@@ -32,7 +36,7 @@ def test_an_option_xla_does_not_take_is_left_out():
     assert not xla_options.supported((("xla_cpu_no_such_option", "1"),))
 
 
-@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the scheduler option is the CPU's; other backends get none")
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the scheduler option is the CPU's")
 def test_less_temp_memory_same_parameters():
     cfg = tiny_config()
     cfg.model.d_model, cfg.model.mlp_dim = 64, 128
@@ -64,6 +68,7 @@ def test_less_temp_memory_same_parameters():
 def prng_setting():
     """Restores JAX's threefry setting and the once-per-process answer after a test."""
     before = getattr(jax.config, xla_options.PRNG_KERNEL)
+    jax.config.update(xla_options.PRNG_KERNEL, False)  # as a fresh process has it (JAX's default)
     xla_options.gpu_prng_kernel.cache_clear()
     yield
     jax.config.update(xla_options.PRNG_KERNEL, before)
