@@ -1,6 +1,6 @@
 """XLA compile seconds of the update program under other compile settings, side by side.
 
-    python benchmarks/compile_variants.py [--config configs/default.py] [--jobs 5]
+    python benchmarks/compile_variants.py [--config configs/default.py] [--jobs N]
         [--only as_is unrolled_prng] [--out benchmarks/results/compile_variants.json]
 
 Each variant is ``benchmarks/compile_cost.py --updates 2`` in its own process
