@@ -116,8 +116,9 @@ def compile_in_parallel(lowered: list, threads: int | None = None) -> float:
     """Compiles lowered programs side by side; returns wall seconds.
 
     XLA compiles one program largely on one thread, and a run's start-up is one
-    update program per bucket length (about a minute each for the 21 M-parameter
-    model on an H100, 12 s on a CPU core), so compiling them together divides the
+    update program per bucket length (the 21 M-parameter model's took about a
+    minute each on an H100 before JAX's threefry kernel, the default's 20-26 s on
+    an H200 with it, 10-14 s on a CPU core), so compiling them together divides the
     wait by up to the number of cores.  ``Lowered.compile()`` caches the executable
     where ``jax.jit`` finds it, so the later calls do not compile again.
     """
