@@ -5,9 +5,10 @@ program, and seconds per update, for a config (default: the embedded default).
 
 Programs are compiled one at a time with the persistent cache off, so the
 seconds are each program's own.  HLO size is counted on the optimised module
-(instructions of ``compiled.as_text()``) and on the lowered StableHLO (lines).  After the timed updates each row
-has the SHA-256 of the parameters (``params_sha256``): the same config on the
-same platform under other compile settings trains bit-identically where these agree.
+(instructions of ``compiled.as_text()``) and on the lowered StableHLO (lines).
+After the timed updates each row has the SHA-256 of the parameters
+(``params_sha256``): the same config on the same platform under other compile
+settings trains bit-identically where these agree.
 Compile seconds track HLO size, and both track a GPU's compile time, which is
 where this matters (an H100 took about 60 s per update program).
 """

@@ -401,8 +401,9 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
                 ckpt.save(epoch + 1, state, history, run_config)
         done = True
     finally:
-        ckpt.close(background=done and closing is not None)
-        if done and closing is not None:
+        background = done and closing is not None  # else wait now, also when training stopped with an error
+        ckpt.close(background=background)
+        if background:
             closing.append(ckpt)
     return {
         "history": history,
