@@ -7,6 +7,7 @@ import ctypes
 import dataclasses
 import os
 import time
+from typing import Iterable
 
 import jax
 import numpy as np
@@ -112,22 +113,28 @@ def make_step(config, model, txs):
     return step, list(stage_fns.values()), lower
 
 
-def compile_in_parallel(lowered: list, threads: int | None = None) -> float:
-    """Compiles lowered programs side by side; returns wall seconds.
+def compile_in_parallel(lowered: Iterable, threads: int | None = None) -> float:
+    """Compiles lowered programs in worker threads while the caller goes on
+    lowering the next ones; returns wall seconds.
 
-    XLA compiles one program largely on one thread, and a run's start-up is one
-    update program per bucket length (the 21 M-parameter model's took about a
-    minute each on an H100 before JAX's threefry kernel, the default's 20-26 s on
-    an H200 with it, 10-14 s on a CPU core), so compiling them together divides the
-    wait by up to the number of cores.  ``Lowered.compile()`` caches the executable
-    where ``jax.jit`` finds it, so the later calls do not compile again.
+    ``lowered`` may be a generator: each program starts compiling as soon as it
+    is lowered.  Tracing and lowering hold the Python thread (about 10 s per
+    SumMe-shaped update program on a CPU core), XLA compiles one program largely
+    on one thread (10-20 s on a CPU core, 20-26 s on an H200), so by default one
+    core lowers and the others compile: a run's start-up (one update program per
+    bucket length) waits for about the longer of the two, not their sum.  On two
+    cores that is one compile at a time, which also keeps one compiler's working
+    memory alive, not two (benchmarks/RESULTS.md).  ``Lowered.compile()`` caches
+    the executable where ``jax.jit`` finds it, so the later calls do not compile again.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     t0 = time.time()
-    threads = max(1, min(len(lowered), threads or os.cpu_count() or 1))
+    threads = max(1, threads or (os.cpu_count() or 2) - 1)
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(lambda low: low.compile(), lowered))
+        futures = [pool.submit(low.compile) for low in lowered]
+        for future in futures:
+            future.result()
     release_free_heap()
     return time.time() - t0
 
@@ -274,30 +281,38 @@ class Trainer:
         jits' caches already, so tracing and looking it up again would be wasted;
         programs an earlier run compiled come from the persistent cache.
         ``state`` must be placed as the calls will place it (``sharder.state``).
-        Returns ``{"programs" (compiled now), "buckets", "seconds" (tracing +
-        compiling), "compile_seconds" (compiling)}``.
+        Returns ``{"programs" (compiled now), "buckets", "seconds" (tracing and
+        compiling, side by side: :func:`compile_in_parallel`)}``.
         """
         t0 = time.time()
         train_buckets = sorted({bucket_of(v.length, self.buckets) for v in train_videos})
         eval_buckets = sorted({bucket_of(v.length, self.buckets) for v in eval_videos})
-        todo = [("update", flag, b) for b in train_buckets for flag in sorted(set(train_discriminator))]
-        todo = [k for k in todo + [("predict", None, b) for b in eval_buckets] if k not in self._precompiled]
-        lowered = {}  # (program, bucket) -> Lowered: the stages both settings share compile once
-        if todo:
+        # The scorers first: they lower and compile in moments, beside the lowering of the updates.
+        todo = [("predict", None, b) for b in eval_buckets]
+        todo += [("update", flag, b) for b in train_buckets for flag in sorted(set(train_discriminator))]
+        todo = [k for k in todo if k not in self._precompiled]
+        programs = set()  # (program, bucket): the stages both settings share compile once
+
+        def lowered():  # lowers one program at a time, while the programs before it compile
             rng = jax.random.PRNGKey(0)
-            bank = self.title_bank(train_videos) if bank is None else bank
             train_batches = self._first_batches(train_videos, {"title_bank": bank})
             eval_batches = self._first_batches(eval_videos, {})
             for kind, flag, bucket in todo:
                 if kind == "update":
                     for name, low in self._lower_step(state, train_batches[bucket], rng, flag).items():
-                        lowered[(name, bucket)] = low
+                        if (name, bucket) not in programs:
+                            programs.add((name, bucket))
+                            yield low
                 else:
-                    lowered[("predict", bucket)] = self.predict.lower(state["params"], eval_batches[bucket])
-        compile_s = compile_in_parallel(list(lowered.values())) if lowered else 0.0
+                    programs.add(("predict", bucket))
+                    yield self.predict.lower(state["params"], eval_batches[bucket])
+
+        if todo:
+            bank = self.title_bank(train_videos) if bank is None else bank
+            compile_in_parallel(lowered())
         self._precompiled.update(todo)
-        return {"programs": len(lowered), "buckets": sorted(set(train_buckets) | set(eval_buckets)),
-                "seconds": time.time() - t0, "compile_seconds": compile_s}
+        return {"programs": len(programs), "buckets": sorted(set(train_buckets) | set(eval_buckets)),
+                "seconds": time.time() - t0}
 
     def _first_batches(self, videos, extra) -> dict:
         """bucket -> one placed batch of that bucket (from one video of it), with ``extra`` keys."""

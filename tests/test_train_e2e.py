@@ -168,6 +168,36 @@ def test_community_h5_source_visual_only(tmp_path):
         train.train_and_evaluate(cfg, str(tmp_path / "run2"))
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_programs_compile_while_later_ones_are_lowered(threads):
+    """compile_in_parallel starts each program's compile as soon as the caller has
+    lowered it: the generator below only lowers program i + 1 once program i is
+    compiling, so a version that took every program before compiling any would
+    wait here and fail.  Every program compiles once, on the worker threads."""
+    import threading
+
+    started = [threading.Event() for _ in range(4)]
+    calls = []
+
+    class Lowered:
+        def __init__(self, i):
+            self.i = i
+
+        def compile(self):
+            calls.append((self.i, threading.current_thread() is threading.main_thread()))
+            started[self.i].set()
+
+    def lowered():
+        for i in range(4):
+            if i:
+                assert started[i - 1].wait(timeout=10), f"program {i - 1} was not compiling while {i} was lowered"
+            yield Lowered(i)
+
+    train.compile_in_parallel(lowered(), threads=threads)
+    assert sorted(i for i, _ in calls) == [0, 1, 2, 3]
+    assert not any(on_main for _, on_main in calls)
+
+
 @pytest.mark.parametrize("fuse_stages", [True, False])
 def test_precompile_leaves_nothing_to_compile(fuse_stages):
     """Trainer.precompile compiles every bucket's update (both discriminator
