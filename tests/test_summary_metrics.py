@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sgvs_jax.evaluation import (f1_against_users, frame_scores_from_picks, generate_summary,
-                                 rank_correlations)
+from sgvs_jax.evaluation import (evaluate_videos, f1_against_users, frame_scores_from_picks, generate_summary,
+                                 random_baseline, rank_correlations)
+from sgvs_jax.evaluation.rank import rank_correlations_many
 
 
 def test_frame_scores_from_picks_piecewise_constant():
@@ -48,3 +49,38 @@ def test_rank_correlations():
     tau, rho = rank_correlations(y, a)
     assert tau == pytest.approx(np.mean([stats.kendalltau(y, r).statistic for r in a]))
     assert rho == pytest.approx(np.mean([stats.spearmanr(y, r).statistic for r in a]))
+
+
+def test_rank_correlations_many_equals_one_call_per_row_bit_for_bit():
+    rng = np.random.default_rng(1)
+    ann = np.round(rng.random((6, 40)) * 4)  # annotator ties, as TVSum's 1..5 scores
+    ann[2] = 3.0  # a constant annotator: counts as 0
+    rows = rng.random((9, 40))
+    rows[1] = 0.5  # a constant row: (0, 0)
+    rows[4] = np.round(rows[4] * 3)  # ties in the scores
+    tau, rho = rank_correlations_many(rows, ann)
+    expected = [rank_correlations(x, ann) for x in rows]
+    assert tau.tolist() == [t for t, _ in expected] and rho.tolist() == [r for _, r in expected]
+    assert tau[1] == rho[1] == 0.0
+    with pytest.raises(ValueError, match="do not match"):
+        rank_correlations_many(rows[:, :30], ann)
+
+
+def test_random_baseline_equals_one_evaluation_per_draw():
+    """random_baseline computes video by video what evaluate_videos gives draw by
+    draw (same generator order): the numbers must be the same, bit for bit."""
+    from sgvs_jax.data.synthetic import make_dataset
+
+    vs = make_dataset(n_videos=5, seed=2)
+    keys = sorted(vs)
+    for mode in ("avg", "max"):
+        rng = np.random.default_rng(7)
+        draws = []
+        for _ in range(4):
+            r = evaluate_videos({k: rng.random(vs[k].picks.shape[0]) for k in keys}, vs, mode)
+            draws.append([r["f1"], r["tau"], r["rho"]])
+        mean = np.mean(draws, axis=0)
+        got = random_baseline(vs, keys, mode, n_draws=4, seed=7)
+        assert (got["f1"], got["tau"], got["rho"]) == (float(mean[0]), float(mean[1]), float(mean[2]))
+    with pytest.raises(ValueError, match="n_draws"):
+        random_baseline(vs, keys, "avg", n_draws=0)
