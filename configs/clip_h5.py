@@ -17,7 +17,7 @@ from configs import default
 def get_config():
     c = default.get_config()
     c.data.source = "h5"
-    c.data.buckets = ()  # powers of two from data.min_bucket up to the longest video
+    c.data.buckets = ()  # powers of two from data.min_bucket, the last cut to the longest video
     c.data.h5_path = "runs/my_videos.h5"
     c.data.split_path = "runs/my_videos_splits.json"
     c.data.semantic_sources = ("text_tokens", "text_pooled", "clip_frames")

@@ -37,11 +37,13 @@ def get_config():
     c.data.semantic_sources = ("text_tokens", "text_pooled")
     c.data.max_tokens = 32
     c.data.normalization = "video"  # 'video' (by the video's mean step norm) | 'l2' (per step) | 'none'
-    # Bucket lengths; empty = powers of two from min_bucket. The synthetic videos have 40..120
-    # steps: one bucket of 120 compiles one update program (a second bucket costs a second
-    # compile, longer than the padding it saves at this size).
+    # Bucket lengths; empty = powers of two from min_bucket, the last cut to the longest video
+    # rounded up to a multiple of bucket_multiple (0: the whole power of two). The synthetic
+    # videos have 40..120 steps: one bucket of 120 compiles one update program (a second
+    # bucket costs a second compile, longer than the padding it saves at this size).
     c.data.buckets = (120,)
     c.data.min_bucket = 64
+    c.data.bucket_multiple = 64
     c.data.eval_mode = "avg"  # F1 over users: 'avg' (TVSum) | 'max' (SumMe)
     c.data.synthetic = ml_collections.ConfigDict(dict(
         n_videos=30, min_steps=40, max_steps=120, feature_dim=256, sem_dim=16, n_users=5, n_tokens=6,

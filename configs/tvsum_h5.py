@@ -14,7 +14,7 @@ from configs import default
 def get_config():
     c = default.get_config()
     c.data.source = "h5"
-    c.data.buckets = ()  # powers of two from data.min_bucket up to the longest video
+    c.data.buckets = ()  # powers of two from data.min_bucket, the last cut to the longest video
     c.data.h5_path = "data/eccv16_dataset_tvsum_google_pool5.h5"
     c.data.split_path = "../shared/data/splits/e-apostolidis/tvsum_splits.json"
     c.data.semantic_sources = ()

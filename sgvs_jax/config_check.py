@@ -83,6 +83,7 @@ def check_config(config) -> None:
         bad("data.semantic_sources", sources, f"unknown {unknown}; choose from {SEMANTIC_SOURCES}")
     number("data.max_tokens", 1, integer=True)
     number("data.min_bucket", 1, MAX_BUCKET, integer=True)
+    number("data.bucket_multiple", 0, MAX_BUCKET, integer=True, optional=True)
     buckets = tuple(_get(config, "data.buckets") or ())
     if not all(isinstance(b, numbers.Integral) and not isinstance(b, bool) and 1 <= b <= MAX_BUCKET
                for b in buckets):

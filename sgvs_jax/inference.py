@@ -88,7 +88,7 @@ class Scorer:
 
     def scores(self, video: Video) -> np.ndarray:
         """(T,) importance in [0, 1] of the video's steps (padded to a power-of-two bucket)."""
-        buckets = bucket_lengths_for([video.length], self.min_bucket)
+        buckets = bucket_lengths_for([video.length], self.min_bucket)  # powers of two: few programs
         batch = self._batch(video, bucket_of(video.length, buckets))
         out = np.asarray(self._predict(self.params, batch))[0, :video.length]
         if not np.all(np.isfinite(out)):

@@ -32,7 +32,7 @@ NOT_TRAINING = ("splits", "distributed", "compilation_cache_dir", "train.precomp
 
 # Keys added after runs existed, at the value that behaves as before they existed:
 # left out of the training config, so that older workdirs still resume.
-ABSENT_MEANS = {"train.microbatch": 0}
+ABSENT_MEANS = {"train.microbatch": 0, "data.bucket_multiple": 0}
 
 
 class WorkdirError(RuntimeError):
@@ -41,8 +41,9 @@ class WorkdirError(RuntimeError):
 
 def training_config(config) -> dict:
     """The config as a JSON-ready dict, without the keys in NOT_TRAINING, the
-    synthetic generator's settings where the data is not synthetic, and the keys
-    of ABSENT_MEANS at their old behaviour."""
+    synthetic generator's settings where the data is not synthetic,
+    ``data.bucket_multiple`` where ``data.buckets`` are given, and the keys of
+    ABSENT_MEANS at their old behaviour."""
     d = json.loads(json.dumps(config.to_dict() if hasattr(config, "to_dict") else dict(config)))
 
     def parent_of(dotted):
@@ -55,6 +56,8 @@ def training_config(config) -> dict:
     for dotted in NOT_TRAINING + (() if d.get("data", {}).get("source") == "synthetic" else ("data.synthetic",)):
         node, last = parent_of(dotted)
         node.pop(last, None)
+    if d.get("data", {}).get("buckets"):  # given bucket lengths: the rule for making them has no effect
+        d["data"].pop("bucket_multiple", None)
     for dotted, value in ABSENT_MEANS.items():
         node, last = parent_of(dotted)
         if last in node and node[last] == value:

@@ -38,6 +38,20 @@ def test_synthetic_is_deterministic_and_learnable():
         assert r["f1"] < rnd["f1"] + 5 and r["tau"] < sem["tau"] - 0.25, name
 
 
+@pytest.mark.parametrize("lengths,min_bucket,multiple,expected", [
+    ([648, 100], 64, 64, [64, 128, 256, 512, 704]),  # the SumMe h5's longest video
+    ([648, 100], 64, 0, [64, 128, 256, 512, 1024]),
+    ([1293], 64, 64, [64, 128, 256, 512, 1024, 1344]),  # TVSum's
+    ([512], 128, 64, [128, 256, 512]),  # a power of two already
+    ([513], 128, 64, [128, 256, 512, 576]),
+    ([90], 128, 64, [128]),  # min_bucket itself is never cut
+    ([400], 120, 64, [120, 240, 448]),
+    ([470], 120, 64, [120, 240, 480]),  # the multiple past the doubled bucket: the doubled one
+])
+def test_bucket_lengths(lengths, min_bucket, multiple, expected):
+    assert bucket_lengths_for(lengths, min_bucket, multiple) == expected
+
+
 def test_bucketing_and_masks():
     vs = list(make_dataset(n_videos=5, min_steps=30, max_steps=150, feature_dim=8, sem_dim=4).values())
     buckets = bucket_lengths_for([v.length for v in vs], min_bucket=32)

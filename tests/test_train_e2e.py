@@ -239,3 +239,48 @@ def test_precompile_leaves_nothing_to_compile(fuse_stages):
         jax.monitoring.unregister_event_duration_listener(listener)
     ours = [n for n in compiled if "step" in n or "predict" in n]  # train_step, stage steps, predict
     assert not ours, ours
+
+
+def test_placed_state_is_updated_in_place():
+    """The update donates the state: every buffer that ``Sharder.state`` places is
+    reused for the new state, also at the first update.  A state placed from host
+    memory is copied by the first update instead (the CPU runtime cannot reuse its
+    buffers), which costs a whole state beside the update's working memory."""
+    import jax
+
+    from sgvs_jax.data import load_dataset
+
+    cfg = tiny_config()
+    videos, splits, _ = load_dataset(cfg.data)
+    trainer = train.Trainer(cfg, videos)
+    train_videos = [videos[k] for k in splits[0]["train_keys"]]
+    fresh = trainer.init_state(jax.random.PRNGKey(0), train_videos[0])
+    from_host = jax.tree_util.tree_map(lambda x: trainer.sharder._put(np.asarray(x), trainer.sharder.replicated),
+                                       fresh)
+    batch = next(trainer.train_batches(train_videos, np.random.default_rng(0)))
+
+    def reused(state):
+        before = [x.unsafe_buffer_pointer() for x in jax.tree_util.tree_leaves(state)]
+        new, _ = trainer.step(state, batch, jax.random.PRNGKey(0), True)
+        after = [x.unsafe_buffer_pointer() for x in jax.tree_util.tree_leaves(new)]
+        return np.mean([a == b for a, b in zip(before, after)])
+
+    assert reused(trainer.sharder.state(fresh)) == 1.0
+    assert reused(from_host) < 0.5  # what the check above tells apart
+
+
+def test_largest_bucket_is_cut_to_the_longest_video():
+    """With ``data.buckets=()`` the Trainer's buckets are powers of two from
+    ``min_bucket`` with the last cut to the longest video (a multiple of
+    ``data.bucket_multiple``); 0 keeps the whole power of two."""
+    from sgvs_jax.data import load_dataset
+
+    cfg = tiny_config()
+    cfg.data.buckets, cfg.data.min_bucket, cfg.data.bucket_multiple = (), 16, 16
+    videos, _, _ = load_dataset(cfg.data)
+    assert max(v.length for v in videos.values()) == 97
+    assert train.Trainer(cfg, videos).buckets == (16, 32, 64, 112)
+    cfg.data.bucket_multiple = 0
+    assert train.Trainer(cfg, videos).buckets == (16, 32, 64, 128)
+    cfg.data.bucket_multiple = 64  # the default: 97 -> 128, the power of two itself
+    assert train.Trainer(cfg, videos).buckets == (16, 32, 64, 128)

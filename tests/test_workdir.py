@@ -36,7 +36,7 @@ def events(workdir):
 
 CHANGES = {"seed": ("seed", 1), "model": ("model.d_model", 16), "objective": ("train.sigma", 0.2),
            "data": ("data.synthetic.seed", 3), "evaluation": ("eval.budget", 0.2), "optimizer": ("optim.lr_stage1", 0.1),
-           "microbatch": ("train.microbatch", 2)}
+           "microbatch": ("train.microbatch", 2), "bucket_rule": ("data.bucket_multiple", 32)}
 
 
 def test_training_config_leaves_out_what_cannot_change_the_numbers():
@@ -49,6 +49,17 @@ def test_training_config_leaves_out_what_cannot_change_the_numbers():
     cfg.data.source = "h5"
     assert training_config(cfg)["train"]["microbatch"] == 2
     assert "synthetic" not in training_config(cfg)["data"]
+
+
+def test_bucket_rule_counts_only_where_it_makes_the_buckets():
+    """``data.bucket_multiple`` shapes the buckets only where ``data.buckets`` is
+    empty; 0 is how buckets were made before the key existed."""
+    cfg = tiny_config()
+    assert not cfg.data.buckets and training_config(cfg)["data"]["bucket_multiple"] == 64
+    cfg.data.bucket_multiple = 0
+    assert "bucket_multiple" not in training_config(cfg)["data"]
+    cfg.data.buckets, cfg.data.bucket_multiple = (128,), 64
+    assert "bucket_multiple" not in training_config(cfg)["data"]
 
 
 @pytest.mark.parametrize("what", list(CHANGES))
