@@ -7,6 +7,9 @@ Runs, each as its own process on this machine:
     with a new persistent compilation cache: cold (empty cache), then warm;
   * ``benchmarks/compile_cost.py`` on the default config: XLA compile seconds of
     each update program alone (cache off), HLO size, seconds per update;
+  * with ``--profile``, the README job a third time (warm) under cProfile: sgvs_jax's
+    30 functions of most cumulative seconds and the 30 of most own seconds (the
+    profiler slows Python-heavy parts, so this run's wall time is not the warm figure);
   * ``benchmarks/train_speed.py --epochs 1`` (SumMe-shaped, 21 M parameters):
     seconds per epoch and the process's peak RSS, with the whole batch per
     gradient pass (the configs' default) and with ``train.microbatch=1``.
@@ -50,6 +53,8 @@ def main():
     p.add_argument("--skip_summe", action="store_true")
     p.add_argument("--skip_microbatch", action="store_true",
                    help="the SumMe-shaped run with train.microbatch=1 (slices of one video) left out")
+    p.add_argument("--profile", action="store_true",
+                   help="profile a third, warm run of the README job (cProfile)")
     args = p.parse_args()
     import jax
     platform = jax.default_backend()
@@ -72,6 +77,13 @@ def main():
         figures["readme_job_warm_equals_cold"] = cold == warm
         figures["readme_job_tau"] = round(cold["last_epoch"]["tau"]["mean"], 4)
         save(args.out, figures, platform)  # each stage is kept, should a later one be cut short
+        if args.profile:
+            _, wall = run([py, "-m", "cProfile", "-o", f"{tmp}/warm.prof"] + job[1:] + ["--workdir", f"{tmp}/prof"],
+                          1800)
+            figures["readme_job_warm_profile"] = {"wall_s_under_profiler": round(wall, 1),
+                                                  **profile_summary(f"{tmp}/warm.prof")}
+            print(f"README job, warm, under cProfile: {wall:.1f} s", flush=True)
+            save(args.out, figures, platform)
         run([py, "benchmarks/compile_cost.py", "--out", f"{tmp}/compile.json"], 1200)
         cost = read_json(f"{tmp}/compile.json")
         figures["max_program_compile_s"] = cost["max_compile_s"]
@@ -92,6 +104,24 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps({k: v for k, v in save(args.out, figures, platform).items() if k != "runs"}, indent=1))
+
+
+def profile_summary(path: str, n: int = 30) -> dict:
+    """From a cProfile file: sgvs_jax's own functions by cumulative seconds (where
+    the run spends its time), and all functions by their own seconds (what the time
+    is spent on), ``n`` of each."""
+    import pstats
+    st = pstats.Stats(path).stats  # (file, line, name) -> (calls, primitive calls, own s, cumulative s, callers)
+
+    def row(key, value):
+        (f, line, name), (_, calls, own, cum, _) = key, value
+        where = os.path.relpath(f, ROOT) if f.startswith(ROOT) else os.path.basename(f)
+        return {"function": f"{where}:{line}({name})", "calls": calls, "cumulative_s": round(cum, 2),
+                "own_s": round(own, 2)}
+
+    ours = [kv for kv in st.items() if kv[0][0].startswith(os.path.join(ROOT, "sgvs_jax"))]
+    return {"sgvs_jax_by_cumulative": [row(*kv) for kv in sorted(ours, key=lambda kv: -kv[1][3])[:n]],
+            "all_by_own": [row(*kv) for kv in sorted(st.items(), key=lambda kv: -kv[1][2])[:n]]}
 
 
 def save(path: str, figures: dict, platform: str) -> dict:

@@ -4,10 +4,12 @@
 #                     time (sgvs_jax's settings twice: do two processes train to the same bits?; with
 #                     XLA's GEMM autotuning; with JAX's threefry hash unrolled): seconds, HLO size,
 #                     XLA's phase timers, parameter digests -> benchmarks/results/gpu_compile_variants.json
-#   speed_check       benchmarks/speed_check.py: the README job cold and warm, each update program's
+#   speed_check       benchmarks/speed_check.py: the README job cold and warm (and once more, warm,
+#                     under cProfile: where a warm run's host time goes), each update program's
 #                     compile alone, the SumMe-shaped epoch and host RSS -> benchmarks/results/gpu_check.json
 #   tests             the compile-settings and jit/step tests on the accelerator
-# The CLIP benchmark (measured on the H100 on 2026-11-26) is left out unless STEPS names it.
+# The CLIP benchmark (measured on the H100 on 2026-11-26) and compile_variants (measured on the H200
+# in stop 17: benchmarks/results/gpu_compile_variants_alone.json) are left out unless STEPS names them.
 #
 #   launch/gpu_check.sh [LOGDIR]                          # default runs/gpu_check
 #   STEPS="speed_check clip_speed" launch/gpu_check.sh    # a subset
@@ -17,7 +19,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOG=${1:-runs/gpu_check}
-STEPS=${STEPS:-compile_variants speed_check tests}
+STEPS=${STEPS:-speed_check tests}
 mkdir -p "$LOG"
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
@@ -34,7 +36,7 @@ $PY -c 'import jax, flax, optax, numpy; print("jax", jax.__version__, "flax", fl
 "optax", optax.__version__, "numpy", numpy.__version__, jax.devices(), flush=True)'
 step compile_variants 200 $PY benchmarks/compile_variants.py --jobs 1 --timeout 80 \
   --only as_is as_is_again autotune_on unrolled_prng --out benchmarks/results/gpu_compile_variants.json
-step speed_check 330 $PY benchmarks/speed_check.py --skip_microbatch
+step speed_check 400 $PY benchmarks/speed_check.py --skip_microbatch --profile
 step clip_speed 60 $PY benchmarks/summarize_speed.py --clip_only 2048
 step tests 60 $PY -m pytest -q -x -p no:cacheprovider tests/test_xla_options.py tests/test_train_steps.py
 cp benchmarks/results/gpu_check.json benchmarks/results/gpu_compile_variants.json "$LOG/" 2>/dev/null
