@@ -4,7 +4,7 @@ from scipy import stats
 
 from sgvs_jax.evaluation import (evaluate_videos, f1_against_users, frame_scores_from_picks, generate_summary,
                                  random_baseline, rank_correlations)
-from sgvs_jax.evaluation.rank import rank_correlations_many
+from sgvs_jax.evaluation.rank import average_ranks, rank_correlations_many
 
 
 def test_frame_scores_from_picks_piecewise_constant():
@@ -49,6 +49,27 @@ def test_rank_correlations():
     tau, rho = rank_correlations(y, a)
     assert tau == pytest.approx(np.mean([stats.kendalltau(y, r).statistic for r in a]))
     assert rho == pytest.approx(np.mean([stats.spearmanr(y, r).statistic for r in a]))
+
+
+@pytest.mark.parametrize("T", [1, 2, 7, 300, 2100])
+@pytest.mark.parametrize("levels", [1, 2, 5, None])
+def test_average_ranks_equal_scipy(T, levels):
+    """scipy.stats.rankdata's average ranks, bit for bit, with and without ties."""
+    rng = np.random.default_rng(T)
+    x = rng.integers(0, levels, (4, T)).astype(float) if levels else rng.normal(size=(4, T))
+    np.testing.assert_array_equal(average_ranks(x), stats.rankdata(x, axis=1))
+
+
+def test_scoring_a_run_does_not_import_scipy():
+    """Importing scipy.stats takes 0.5-1 s of every run's start-up; only Kendall's
+    tau of a sequence longer than PAIRWISE_LIMIT needs it."""
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np; import sgvs_jax.train; from sgvs_jax.evaluation import rank_correlations; "
+            "rank_correlations(np.arange(50.0) % 7, np.random.default_rng(0).integers(1, 6, (3, 50))); "
+            "print(sorted(m for m in sys.modules if m == 'scipy' or m.startswith('scipy.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_rank_correlations_many_equals_one_call_per_row_bit_for_bit():

@@ -6,7 +6,7 @@ from typing import Mapping
 
 import numpy as np
 
-from sgvs_jax.evaluation.rank import rank_correlations, rank_correlations_many
+from sgvs_jax.evaluation.rank import average_ranks, rank_correlations, rank_correlations_many
 from sgvs_jax.evaluation.summary import f1_against_users, generate_summary
 
 
@@ -59,9 +59,8 @@ def check_scores(scores, video) -> np.ndarray:
 def rank_normalize(scores) -> np.ndarray:
     """(T,) -> (T,) ranks mapped to (0, 1] (ties share their mean rank): any
     order-preserving transform of the scores gives the same F1, tau and rho."""
-    from scipy import stats
     scores = np.asarray(scores, np.float64)
-    return stats.rankdata(scores) / max(len(scores), 1)
+    return average_ranks(scores)[0] / max(len(scores), 1)
 
 
 def evaluate_video(scores, video, mode: str, budget: float = 0.15) -> dict:
