@@ -61,7 +61,7 @@ class Sharder:
         self.mesh = Mesh(devices, ("data",))
         self.data = NamedSharding(self.mesh, P("data"))
         self.replicated = NamedSharding(self.mesh, P())
-        self._own = None
+        self._own = jax.jit(lambda s: jax.tree_util.tree_map(jnp.copy, s), out_shardings=self.replicated)
 
     @staticmethod
     def _put(x, sharding):
@@ -78,8 +78,6 @@ class Sharder:
         first update would copy the whole state instead (+0.24 GiB beside the update's
         working memory for the SumMe-shaped model, measured: benchmarks/RESULTS.md)."""
         placed = jax.tree_util.tree_map(lambda x: self._put(jax.device_get(x), self.replicated), state)
-        if self._own is None:
-            self._own = jax.jit(lambda s: jax.tree_util.tree_map(jnp.copy, s), out_shardings=self.replicated)
         return self._own(placed)
 
 
