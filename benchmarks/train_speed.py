@@ -140,7 +140,7 @@ def main():
     print(f"model: {count_params(jax.device_get(state['params']))['total'] / 1e6:.2f} M parameters "
           f"(d_model {cfg.model.d_model}, mlp {cfg.model.mlp_dim}, fssa {cfg.model.use_fssa})")
     print(f"data: {len(train_videos)} training videos, {n_train_steps} steps, buckets {list(trainer.buckets)}, "
-          f"batch {cfg.train.batch_size}")
+          f"batch {cfg.train.batch_size}, videos per gradient pass by bucket {trainer.slice_heights()} (0: all)")
     print(f"setup (imports, data, init): {time.time() - START:.1f} s", flush=True)
 
     if args.epochs > 0:  # --epochs 0: only the per-length figures

@@ -90,8 +90,11 @@ def get_config():
     c.train.gan_weight = 1.0
     c.train.uniform_fake = True  # random-score reconstructions as extra fakes (SUM-GAN)
     # Videos per gradient pass: 0 = the whole batch; m > 0 = slices of m videos, gradients
-    # accumulated (memory of m videos' activations; same objective, other dropout draws).
-    c.train.microbatch = 0
+    # accumulated (memory of m videos' activations). The slices draw the whole batch's dropout
+    # and noise, so they train the same model up to float rounding. -1 = auto: slices of one
+    # video on the CPU where a (B, T, d_model) activation exceeds 2**19 values (the community h5
+    # configs' long buckets), else the whole batch (this config, TVSum I3D, every accelerator).
+    c.train.microbatch = -1
     c.train.fuse_stages = True  # one jitted function for the three stages (else one per stage)
     c.train.precompile = True  # compile every bucket's programs in parallel threads before training
 

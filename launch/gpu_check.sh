@@ -36,7 +36,7 @@ $PY -c 'import jax, flax, optax, numpy; print("jax", jax.__version__, "flax", fl
 "optax", optax.__version__, "numpy", numpy.__version__, jax.devices(), flush=True)'
 step compile_variants 200 $PY benchmarks/compile_variants.py --jobs 1 --timeout 80 \
   --only as_is as_is_again autotune_on unrolled_prng --out benchmarks/results/gpu_compile_variants.json
-step speed_check 400 $PY benchmarks/speed_check.py --skip_microbatch --profile
+step speed_check 400 $PY benchmarks/speed_check.py --skip_whole_batch --profile
 step clip_speed 60 $PY benchmarks/summarize_speed.py --clip_only 2048
 step tests 60 $PY -m pytest -q -x -p no:cacheprovider tests/test_xla_options.py tests/test_train_steps.py
 cp benchmarks/results/gpu_check.json benchmarks/results/gpu_compile_variants.json "$LOG/" 2>/dev/null

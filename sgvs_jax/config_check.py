@@ -121,10 +121,10 @@ def check_config(config) -> None:
     # train
     number("train.num_epochs", 1, integer=True)
     number("train.batch_size", 1, 4096, integer=True)
-    number("train.microbatch", 0, integer=True, optional=True)
+    number("train.microbatch", -1, integer=True, optional=True)
     mb, bs = _get(config, "train.microbatch"), _get(config, "train.batch_size")
     if isinstance(mb, int) and isinstance(bs, int) and mb > 0 and bs % mb:
-        bad("train.microbatch", mb, f"must divide train.batch_size={bs} (0 = the whole batch)")
+        bad("train.microbatch", mb, f"must divide train.batch_size={bs} (0 = the whole batch, -1 = auto)")
     number("train.warmup_epochs", 0, integer=True)
     number("train.sigma", 0, 1, low_open=True, high_open=True)
     number("train.selection_temperature", 0, low_open=True)

@@ -26,7 +26,7 @@ from sgvs_jax.metrics_writer import MetricWriter
 from sgvs_jax.models import SGVS, count_params
 from sgvs_jax.provenance import provenance
 from sgvs_jax.train_steps import SHARED_KEYS, STAGE_PARTS, init_state, make_optimizers, make_predict, \
-    make_stage_step, make_train_step
+    make_stage_step, make_train_step, slice_height
 from sgvs_jax.workdir import Workdir, WorkdirError, training_config
 
 METRICS = ("f1", "tau", "rho")
@@ -329,6 +329,13 @@ class Trainer:
                 for _, batch in iterate_batches(list(one_each.values()), self.config.train.batch_size,
                                                 self.buckets, None, **self.batch_kwargs)}
 
+    def slice_heights(self) -> dict:
+        """bucket -> videos per gradient pass in its update (0: the whole batch), ``train.microbatch``
+        resolved on this platform (:func:`sgvs_jax.train_steps.slice_height`)."""
+        t = self.config.train
+        return {str(b): slice_height(int(t.get("microbatch", 0) or 0), t.batch_size, b, self.model.selector.d_model)
+                for b in self.buckets}
+
     def compilations(self) -> int:
         return int(sum(f._cache_size() for f in self.jitted))
 
@@ -489,7 +496,12 @@ def train_and_evaluate(config, workdir: str, restart: bool = False) -> dict:
     check_buckets(trainer.buckets, max(v.length for v in videos.values()))
     is_main = jax.process_index() == 0
     results = {"data": where, "eval_mode": config.data.eval_mode, "selection_rules": RULES,
-               "provenance": provenance(config), "splits": {}}
+               "provenance": provenance(config), "update_slices": trainer.slice_heights(), "splits": {}}
+    sliced = {b: m for b, m in results["update_slices"].items() if m}
+    if sliced:
+        print(f"updates in slices of {sorted(set(sliced.values()))} video(s) for buckets {sorted(map(int, sliced))} "
+              f"(train.microbatch={config.train.microbatch} on {jax.default_backend()}; the slices draw the whole "
+              "batch's randomness: the same model up to float rounding, less memory)", flush=True)
     unannotated = sorted(k for k, v in videos.items() if not np.any(v.user_summary))
     if unannotated:
         results["unannotated_videos"] = unannotated

@@ -16,19 +16,22 @@ the same parameters and applies them together.
 ``train.microbatch`` = m > 0 computes each stage's gradient m videos at a time
 (a ``lax.scan`` accumulating the gradient), so only m videos' activations are
 alive at once: the same objective and optimizer step (the per-video terms are
-averaged over the batch's real videos either way), other dropout and gate
-draws (each slice of m videos draws its own).
+averaged over the batch's real videos either way) and the same random draws
+(each slice draws its rows of the whole batch's dropout masks, gate noise and
+uniform fakes, :mod:`sgvs_jax.models.row_random`), so it trains the model the
+whole batch trains, up to float rounding: a memory setting, not a change of method.
 """
 
 from __future__ import annotations
 
+import warnings
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from sgvs_jax import losses
-from sgvs_jax.models import PARTS, SGVS, bottleneck
+from sgvs_jax.models import PARTS, SGVS, bottleneck, row_random
 from sgvs_jax.models.layers import masked_mean
 
 STAGE_PARTS = {"stage1": ("selector", "encoder"), "stage2": ("decoder",), "stage3": ("discriminator",)}
@@ -68,32 +71,34 @@ def init_state(model: SGVS, txs: dict, rng, batch, sigma) -> dict:
 RNG_STREAMS = ("select", "gate", "generate", "real", "fake", "uniform", "uniform_gate", "uniform_generate")
 
 
-def forward(model: SGVS, params, batch, rng, cfg, adversarial: bool) -> dict:
+def forward(model: SGVS, params, batch, rng, cfg, adversarial: bool, row_offset=None) -> dict:
     """Selector -> selection gate -> reconstruction (-> discriminator).
 
     ``cfg`` is ``config.train``: ``selection`` and ``selection_temperature`` pick
     the bottleneck (:mod:`sgvs_jax.models.bottleneck`); ``uniform_fake`` adds a
     reconstruction from uniform random scores as a second fake (SUM-GAN).
+    ``row_offset``: the batch is rows ``[row_offset, row_offset + B)`` of a taller
+    batch and draws exactly what those rows draw there (``train.microbatch``).
     """
     keys = dict(zip(RNG_STREAMS, jax.random.split(rng, len(RNG_STREAMS))))
     x, mask = batch["features"], batch["mask"]
-    sel = model.select(params, batch, keys["select"])
+    sel = model.select(params, batch, keys["select"], row_offset)
     s = sel["scores"]
 
     def generate(scores, gate_key, generate_key):
-        g, bias = bottleneck.gate(scores, mask, gate_key, cfg.selection, cfg.selection_temperature)
-        return model.reconstruct(params, x * g[..., None], mask, generate_key, bias), g
+        g, bias = bottleneck.gate(scores, mask, gate_key, cfg.selection, cfg.selection_temperature, row_offset)
+        return model.reconstruct(params, x * g[..., None], mask, generate_key, bias, row_offset), g
 
     x_hat, g = generate(s, keys["gate"], keys["generate"])
     out = {"scores": s, "gate": g, "x_hat": x_hat, "alpha": sel.get("alpha", jnp.zeros(())),
            "frame_view": sel.get("frame_view")}
     if adversarial:
-        out["real"] = model.discriminate(params, x, mask, keys["real"])
-        out["fake"] = model.discriminate(params, x_hat, mask, keys["fake"])
+        out["real"] = model.discriminate(params, x, mask, keys["real"], row_offset)
+        out["fake"] = model.discriminate(params, x_hat, mask, keys["fake"], row_offset)
         if cfg.uniform_fake:
-            u = jax.random.uniform(keys["uniform"], s.shape) * mask
+            u = row_random.uniform(keys["uniform"], s.shape, row_offset) * mask
             x_u, _ = generate(u, keys["uniform_gate"], keys["uniform_generate"])
-            out["uniform"] = model.discriminate(params, x_u, mask, keys["fake"])
+            out["uniform"] = model.discriminate(params, x_u, mask, keys["fake"], row_offset)
     return out
 
 
@@ -123,10 +128,10 @@ def contrast_titles(batch):
 
 
 def stage_loss(stage: str, model: SGVS, cfg, adversarial: bool):
-    """Returns loss_fn(params, batch, rng, sigma) -> (loss, metrics) for one stage."""
+    """Returns loss_fn(params, batch, rng, sigma, row_offset=None) -> (loss, metrics) for one stage."""
 
-    def loss_fn(params, batch, rng, sigma):
-        o = forward(model, params, batch, rng, cfg, adversarial)
+    def loss_fn(params, batch, rng, sigma, row_offset=None):
+        o = forward(model, params, batch, rng, cfg, adversarial, row_offset)
         mask, valid = batch["mask"], batch["valid"]
         recon = reconstruction_loss(o, batch, cfg, adversarial)
         m = {"recon": recon}
@@ -159,30 +164,63 @@ def stage_loss(stage: str, model: SGVS, cfg, adversarial: bool):
     return loss_fn
 
 
+AUTO = -1  # train.microbatch: slices of one video where the whole batch is large, on the CPU only
+AUTO_SLICE_ELEMENTS = 2 ** 19  # B * T * d_model above which AUTO slices (the (B, T, d_model) activations)
+
+
+def slice_height(microbatch: int, batch_size: int, length: int, d_model: int, platform: str | None = None) -> int:
+    """Videos per gradient pass that ``train.microbatch`` asks for at one bucket: 0 = the whole batch.
+
+    ``microbatch`` >= 0 is taken as it is; ``AUTO`` (-1) is 1 on the CPU where a (B, T, d_model)
+    activation of the whole batch would exceed ``AUTO_SLICE_ELEMENTS`` values, else 0: on a CPU
+    host the activations are host memory, while an accelerator wants the batch.  Slicing draws
+    what the whole batch draws, so the choice changes memory and speed, not the trained model
+    (beyond float rounding)."""
+    if microbatch != AUTO:
+        return microbatch
+    platform = platform or jax.default_backend()
+    return 1 if platform == "cpu" and batch_size * length * d_model > AUTO_SLICE_ELEMENTS else 0
+
+
 def stage_grad(stage: str, model: SGVS, cfg, adversarial: bool):
     """``grad_fn(params, batch, rng, sigma) -> ((loss, metrics), grads)`` of one stage.
 
-    With ``cfg.microbatch`` = m > 0 the batch is cut into slices of m videos and
+    With ``cfg.microbatch`` = m > 0 (or ``AUTO``, see :func:`slice_height`, resolved
+    per batch shape when the step is traced) the batch is cut into slices of m videos and
     the slices' losses, metrics and gradients are summed, each weighted by its
     share of the batch's real videos, in a ``lax.scan`` (memory: one slice's
-    activations); slice i draws its randomness from ``fold_in(rng, i)``.
+    activations).  Slice i draws rows ``[i m, (i + 1) m)`` of the whole batch's
+    randomness from the same ``rng``, so the slices draw what the whole batch draws;
+    where the PRNG cannot draw rows alone (not JAX's default partitionable
+    threefry, :func:`sgvs_jax.models.row_random.supported`) slice i draws its own
+    from ``fold_in(rng, i)`` instead, with a warning.
     """
     value_and_grad = jax.value_and_grad(stage_loss(stage, model, cfg, adversarial), has_aux=True)
-    m = int(cfg.get("microbatch", 0) or 0)
-    if not m:
+    asked = int(cfg.get("microbatch", 0) or 0)
+    if not asked:
         return value_and_grad
 
     def grad_fn(params, batch, rng, sigma):
+        B, T = batch["mask"].shape
+        m = slice_height(asked, B, T, model.selector.d_model)
+        if not m:
+            return value_and_grad(params, batch, rng, sigma)
         batch = {**batch, "title_bank": contrast_titles(batch)}  # the whole batch's, not a slice's
-        B = batch["valid"].shape[0]
         if B % m:
             raise ValueError(f"train.microbatch={m} must divide the batch size {B}")
         shared = {k: batch.pop(k) for k in SHARED_KEYS if k in batch}
         slices = {k: v.reshape((B // m, m) + v.shape[1:]) for k, v in batch.items()}
         n_real = jnp.maximum(batch["valid"].sum(), 1).astype(jnp.float32)
 
-        def one(i, part):
-            return value_and_grad(params, {**part, **shared}, jax.random.fold_in(rng, i), sigma)
+        if row_random.supported(rng):
+            def one(i, part):
+                return value_and_grad(params, {**part, **shared}, rng, sigma, i * m)
+        else:
+            warnings.warn("train.microbatch: this PRNG cannot draw a slice's rows of the whole batch's "
+                          "randomness, so each slice draws its own (other numbers than the whole batch's)")
+
+            def one(i, part):
+                return value_and_grad(params, {**part, **shared}, jax.random.fold_in(rng, i), sigma)
 
         first = jax.tree_util.tree_map(lambda v: v[0], slices)
         zeros = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype),
@@ -294,5 +332,5 @@ def make_predict(model: SGVS, outputs: tuple = ()):
     return predict
 
 
-__all__ = ["PARTS", "STAGE_PARTS", "make_optimizers", "init_state", "make_train_step", "make_stage_step",
+__all__ = ["PARTS", "STAGE_PARTS", "AUTO", "slice_height", "make_optimizers", "init_state", "make_train_step", "make_stage_step",
            "make_multi_train_step", "init_member_states", "make_predict", "forward", "stage_loss", "stage_grad"]

@@ -25,14 +25,17 @@ LOCK = ".lock"
 # Config keys free to change between a run and its resumption.  train.num_epochs is one: nothing
 # depends on it but where the loop stops (no schedule over epochs), so a larger value continues a
 # run exactly as an uninterrupted longer run would (tests/test_train_e2e.py); a value below an
-# existing checkpoint is refused by train.train_split.
+# existing checkpoint is refused by train.train_split.  train.microbatch is another: its slices draw
+# the whole batch's randomness (sgvs_jax.models.row_random), so it trains the same model up to float
+# rounding; it sets memory and speed, and results.json names the slice heights its buckets used
+# (update_slices).
 NOT_TRAINING = ("splits", "distributed", "compilation_cache_dir", "train.precompile", "train.num_epochs",
-                "checkpoint.every", "checkpoint.keep")
+                "checkpoint.every", "checkpoint.keep", "train.microbatch")
 
 
 # Keys added after runs existed, at the value that behaves as before they existed:
 # left out of the training config, so that older workdirs still resume.
-ABSENT_MEANS = {"train.microbatch": 0, "data.bucket_multiple": 0}
+ABSENT_MEANS = {"data.bucket_multiple": 0}
 
 
 class WorkdirError(RuntimeError):

@@ -23,7 +23,7 @@ BAD = [
     ("train.selection", "hard"), ("data.normalization", "z"), ("data.eval_mode", "mean"),
     ("data.semantic_sources", ("text_tokens", "audio")), ("checkpoint.keep", 0), ("checkpoint.every", 0),
     ("splits", (-1,)), ("seed", "zero"), ("data.synthetic.n_videos", 1),
-    ("train.microbatch", 3), ("train.microbatch", -1), ("data.bucket_multiple", -64), ("data.bucket_multiple", 1.5),
+    ("train.microbatch", 3), ("train.microbatch", -2), ("data.bucket_multiple", -64), ("data.bucket_multiple", 1.5),
 ]
 
 

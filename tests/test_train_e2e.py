@@ -42,11 +42,26 @@ def test_results_file(full_run):
     assert gain["tau"]["mean"] == pytest.approx(split["selection"]["last_epoch"]["tau"]
                                                 - split["selection"]["untrained"]["tau"])
     assert on_disk["provenance"]["config"]["seed"] == 0
+    assert on_disk["update_slices"] == {"128": 0}  # train.microbatch=-1: a small bucket keeps the whole batch
     assert on_disk["provenance"]["packages"]["jax"]
     best = max(h["test"]["f1"] for h in split["history"] if h["epoch"] > 0)
     assert split["selection"]["max_test_f1_optimistic"]["f1"] == best
     events = [f for f in os.listdir(workdir) if f.startswith("events.out.tfevents")]
     assert events and len(read_tfrecords(os.path.join(workdir, events[0]))) > 4
+
+
+def test_slices_of_one_video_give_the_whole_batch_results(full_run, tmp_path):
+    """train.microbatch=1 draws the whole batch's randomness: the same losses up to float
+    rounding and the same test metrics, epoch by epoch."""
+    _, whole = full_run
+    sliced = train.train_and_evaluate(tiny_config(num_epochs=2, microbatch=1), str(tmp_path / "mb1"))
+    assert sliced["update_slices"] == {"128": 1}
+    for a, b in zip(whole["splits"]["0"]["history"][:3], sliced["splits"]["0"]["history"]):
+        assert a["epoch"] == b["epoch"]
+        for k in a["train"]:
+            assert b["train"][k] == pytest.approx(a["train"][k], rel=1e-4, abs=1e-6), k
+        for m in ("f1", "tau", "rho"):
+            assert b["test"][m] == pytest.approx(a["test"][m], abs=1e-6), m
 
 
 def test_training_finds_what_untrained_and_training_free_scores_miss(tmp_path):

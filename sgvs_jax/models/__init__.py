@@ -56,13 +56,16 @@ class SGVS:
         dis = self.discriminator.init(k[3], x, mask)["params"]
         return {"selector": sel, "encoder": enc, "decoder": dec, "discriminator": dis}
 
-    def select(self, params, batch, rng=None):
-        """Selector outputs (see :class:`Selector`); dropout on when ``rng`` is given."""
+    def select(self, params, batch, rng=None, row_offset=None):
+        """Selector outputs (see :class:`Selector`); dropout on when ``rng`` is given.
+
+        ``row_offset`` (here and below): the batch is rows ``[row_offset, row_offset + B)`` of
+        a taller batch, and draws what those rows draw there (``train.microbatch``)."""
         return _apply_fn(self.selector, rng is None)({"params": params["selector"]}, batch["features"],
                                                         batch["mask"], batch["tokens"], batch["token_mask"],
-                                                        batch["frame_sem"], rngs=_rngs(rng))
+                                                        batch["frame_sem"], rngs=_rngs(rng), row_offset=row_offset)
 
-    def reconstruct(self, params, x_weighted, mask, rng=None, key_bias=None):
+    def reconstruct(self, params, x_weighted, mask, rng=None, key_bias=None, row_offset=None):
         """(B, T, D) weighted features -> (B, T, D) reconstruction.
 
         ``key_bias`` (B, T): the selection bottleneck's ``log g`` (see
@@ -70,14 +73,14 @@ class SGVS:
         """
         r = jax.random.split(rng) if rng is not None else (None, None)
         memory = _apply_fn(self.encoder, rng is None)({"params": params["encoder"]}, x_weighted, mask,
-                                                         rngs=_rngs(r[0]), key_bias=key_bias)
+                                                         rngs=_rngs(r[0]), key_bias=key_bias, row_offset=row_offset)
         return _apply_fn(self.decoder, rng is None)({"params": params["decoder"]}, memory, mask,
-                                                       rngs=_rngs(r[1]), memory_bias=key_bias)
+                                                       rngs=_rngs(r[1]), memory_bias=key_bias, row_offset=row_offset)
 
-    def discriminate(self, params, x, mask, rng=None) -> dict:
+    def discriminate(self, params, x, mask, rng=None, row_offset=None) -> dict:
         """-> dict(states (B, T, d), hidden (B, d), prob (B,))."""
         return _apply_fn(self.discriminator, rng is None)({"params": params["discriminator"]}, x, mask,
-                                                             rngs=_rngs(rng))
+                                                             rngs=_rngs(rng), row_offset=row_offset)
 
 
 @functools.lru_cache(maxsize=None)

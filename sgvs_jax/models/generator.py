@@ -13,6 +13,8 @@ class Encoder(nn.Module):
 
     ``key_bias`` (B, T), optional, is added to the self-attention logits of each
     key step (``log g`` of the selection gate: unselected steps are not attended).
+    ``row_offset`` (int, optional): the batch is rows ``[row_offset, row_offset + B)`` of a
+    taller batch and draws those rows' dropout (:class:`sgvs_jax.models.layers.Dropout`).
     """
 
     d_model: int = 256
@@ -23,11 +25,11 @@ class Encoder(nn.Module):
     block: int = 0
 
     @nn.compact
-    def __call__(self, x, mask, deterministic: bool = True, key_bias=None):
+    def __call__(self, x, mask, deterministic: bool = True, key_bias=None, row_offset=None):
         T = x.shape[1]
         h = nn.Dense(self.d_model, name="input_proj")(x) + sinusoidal_positions(T, self.d_model)[None]
         return TransformerEncoder(self.num_layers, self.num_heads, self.mlp_dim, self.dropout, self.block,
-                                  name="layers")(h, mask, deterministic, key_bias)
+                                  name="layers")(h, mask, deterministic, key_bias, row_offset)
 
 
 class Decoder(nn.Module):
@@ -44,6 +46,8 @@ class Decoder(nn.Module):
                    t can only be rebuilt from what the memory keys it attends to hold
     ``memory_bias`` (B, T), optional, is added to the cross-attention logits per
     memory step (``log g`` of the selection gate).
+    ``row_offset`` (int, optional): the batch is rows ``[row_offset, row_offset + B)`` of a
+    taller batch and draws those rows' dropout (:class:`sgvs_jax.models.layers.Dropout`).
     """
 
     out_dim: int
@@ -56,7 +60,7 @@ class Decoder(nn.Module):
     queries: str = "memory"
 
     @nn.compact
-    def __call__(self, memory, mask, deterministic: bool = True, memory_bias=None):
+    def __call__(self, memory, mask, deterministic: bool = True, memory_bias=None, row_offset=None):
         B, T, _ = memory.shape
         pos = sinusoidal_positions(T, self.d_model)[None]
         if self.queries == "memory":
@@ -67,5 +71,5 @@ class Decoder(nn.Module):
             raise ValueError(f"unknown decoder queries {self.queries!r} (use 'memory' or 'positions')")
         for i in range(self.num_layers):
             q = DecoderLayer(self.num_heads, self.mlp_dim, self.dropout, self.block, name=f"layer_{i}")(
-                q, memory, mask, deterministic, memory_bias)
+                q, memory, mask, deterministic, memory_bias, row_offset)
         return nn.Dense(self.out_dim, name="output_proj")(nn.LayerNorm(name="out_norm")(q))

@@ -7,6 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
+from sgvs_jax.models import row_random
+
 
 def sinusoidal_positions(length: int, dim: int) -> jnp.ndarray:
     """(length, dim) fixed sinusoidal position encoding."""
@@ -86,15 +88,32 @@ class Attention(nn.Module):
         return nn.DenseGeneral(d, axis=(-2, -1), name="out")(out)
 
 
+class Dropout(nn.Module):
+    """``flax.linen.Dropout`` (the same key per site, the same mask, the same scaling) whose
+    mask can be the rows ``[row_offset, row_offset + B)`` of a taller batch's mask
+    (:mod:`sgvs_jax.models.row_random`), so that a slice of a batch drops what the whole
+    batch drops.  x (B, ...) -> (B, ...); ``row_offset`` None: the batch is whole."""
+
+    rate: float
+
+    @nn.compact
+    def __call__(self, x, deterministic: bool, row_offset=None):
+        if self.rate == 0.0 or deterministic:
+            return x
+        keep = 1.0 - self.rate
+        mask = row_random.bernoulli(self.make_rng("dropout"), keep, x.shape, row_offset)
+        return jax.lax.select(mask, x / keep, jnp.zeros_like(x))
+
+
 class MLP(nn.Module):
     hidden: int
     dropout: float = 0.0
 
     @nn.compact
-    def __call__(self, x, deterministic: bool):
+    def __call__(self, x, deterministic: bool, row_offset=None):
         d = x.shape[-1]
         x = nn.gelu(nn.Dense(self.hidden)(x))
-        x = nn.Dropout(self.dropout)(x, deterministic=deterministic)
+        x = Dropout(self.dropout)(x, deterministic, row_offset)
         return nn.Dense(d)(x)
 
 
@@ -107,12 +126,12 @@ class EncoderLayer(nn.Module):
     block: int = 0
 
     @nn.compact
-    def __call__(self, x, mask, deterministic: bool, key_bias=None):
+    def __call__(self, x, mask, deterministic: bool, key_bias=None, row_offset=None):
         y = nn.LayerNorm()(x)
         y = Attention(self.num_heads, self.block)(y, y, mask, mask, key_bias)
-        x = x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
-        y = MLP(self.mlp_dim, self.dropout)(nn.LayerNorm()(x), deterministic)
-        return x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
+        x = x + Dropout(self.dropout)(y, deterministic, row_offset)
+        y = MLP(self.mlp_dim, self.dropout)(nn.LayerNorm()(x), deterministic, row_offset)
+        return x + Dropout(self.dropout)(y, deterministic, row_offset)
 
 
 class DecoderLayer(nn.Module):
@@ -129,20 +148,21 @@ class DecoderLayer(nn.Module):
     block: int = 0
 
     @nn.compact
-    def __call__(self, x, memory, mask, deterministic: bool, memory_bias=None):
+    def __call__(self, x, memory, mask, deterministic: bool, memory_bias=None, row_offset=None):
         y = nn.LayerNorm()(x)
         y = Attention(self.num_heads, self.block, name="self_attention")(y, y, mask, mask)
-        x = x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
+        x = x + Dropout(self.dropout)(y, deterministic, row_offset)
         y = nn.LayerNorm()(x)
         y = Attention(self.num_heads, self.block, name="cross_attention")(y, memory, mask, mask, memory_bias)
-        x = x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
-        y = MLP(self.mlp_dim, self.dropout)(nn.LayerNorm()(x), deterministic)
-        return x + nn.Dropout(self.dropout)(y, deterministic=deterministic)
+        x = x + Dropout(self.dropout)(y, deterministic, row_offset)
+        y = MLP(self.mlp_dim, self.dropout)(nn.LayerNorm()(x), deterministic, row_offset)
+        return x + Dropout(self.dropout)(y, deterministic, row_offset)
 
 
 class TransformerEncoder(nn.Module):
     """Stack of EncoderLayers with a final LayerNorm.  x: (B, T, d), mask: (B, T) -> (B, T, d);
-    ``key_bias`` (B, T), optional, is added to every self-attention logit per key."""
+    ``key_bias`` (B, T), optional, is added to every self-attention logit per key; ``row_offset``
+    (optional) places the batch's dropout draws as rows of a taller batch's (:class:`Dropout`)."""
 
     num_layers: int
     num_heads: int
@@ -151,10 +171,10 @@ class TransformerEncoder(nn.Module):
     block: int = 0
 
     @nn.compact
-    def __call__(self, x, mask, deterministic: bool, key_bias=None):
+    def __call__(self, x, mask, deterministic: bool, key_bias=None, row_offset=None):
         for _ in range(self.num_layers):
             x = EncoderLayer(self.num_heads, self.mlp_dim, self.dropout, self.block)(x, mask, deterministic,
-                                                                                     key_bias)
+                                                                                     key_bias, row_offset)
         return nn.LayerNorm()(x)
 
 

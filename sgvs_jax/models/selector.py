@@ -42,6 +42,9 @@ class Selector(nn.Module):
       tokens     (B, L, Ds) semantic tokens
       token_mask (B, L)     bool
       frame_sem  (B, T, Ds) CLIP frame features (ignored unless use_frame_semantics)
+      row_offset ()         int, optional: the batch is rows [row_offset, row_offset + B)
+                            of a taller batch, and draws its dropout as those rows
+                            (:class:`sgvs_jax.models.layers.Dropout`)
     Returns:
       dict with scores (B, T) in [0, 1] (0 on padding), h (B, T), and with FSSA
       cos (B, T), alpha (), attention (B, T, L), frame_view (B, T, Ds) = X_t.
@@ -59,7 +62,7 @@ class Selector(nn.Module):
     cosine_term: str = "relu"
 
     @nn.compact
-    def __call__(self, x, mask, tokens, token_mask, frame_sem, deterministic: bool = True):
+    def __call__(self, x, mask, tokens, token_mask, frame_sem, deterministic: bool = True, row_offset=None):
         B, T, _ = x.shape
         xp = nn.Dense(self.d_model, name="visual_proj")(nn.LayerNorm(name="visual_norm")(x))
         xp = xp + sinusoidal_positions(T, self.d_model)[None]
@@ -86,7 +89,7 @@ class Selector(nn.Module):
             alpha = nn.sigmoid(self.param("alpha_logit", nn.initializers.constant(self.alpha_init), ()))
             out.update(cos=cos, alpha=alpha, attention=weights, frame_view=frame_view)
         hid = TransformerEncoder(self.num_layers, self.num_heads, self.mlp_dim, self.dropout, self.block,
-                                 name="sequence_model")(seq_in, mask, deterministic)
+                                 name="sequence_model")(seq_in, mask, deterministic, row_offset=row_offset)
         h = nn.sigmoid(nn.Dense(1, name="score_head")(hid)[..., 0])
         if self.use_fssa:
             if self.cosine_term == "relu":
