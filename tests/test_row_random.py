@@ -65,3 +65,13 @@ def test_other_prngs_are_refused_for_rows():
     assert not row_random.supported(key)
     with pytest.raises(ValueError, match="partitionable threefry2x32"):
         row_random.uniform(key, (2, 3), 1)
+
+
+def test_unpartitionable_threefry_is_refused_for_rows():
+    """With jax_threefry_partitionable off, a draw's bits depend on its whole shape: rows
+    cannot be drawn alone (train.microbatch then lets each slice draw its own, warned)."""
+    with jax.threefry_partitionable(False):
+        assert not row_random.supported()
+        with pytest.raises(ValueError, match="partitionable threefry2x32"):
+            row_random.uniform(jax.random.PRNGKey(0), (2, 3), 1)
+    assert row_random.supported()

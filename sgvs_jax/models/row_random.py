@@ -25,12 +25,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.extend.random import threefry2x32_p
+
+try:  # JAX's threefry primitive (public in jax.extend); without it slices draw their own
+    from jax.extend.random import threefry2x32_p
+except ImportError:  # pragma: no cover - a JAX without it
+    threefry2x32_p = None
 
 
 def supported(key=None) -> bool:
     """True where row slices reproduce the whole draw: partitionable threefry2x32 keys."""
-    if not jax.config.jax_threefry_partitionable:
+    if threefry2x32_p is None or not getattr(jax.config, "jax_threefry_partitionable", True):
         return False
     if key is not None and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         impl = jax.random.key_impl(key)
