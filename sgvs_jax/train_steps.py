@@ -82,23 +82,24 @@ def forward(model: SGVS, params, batch, rng, cfg, adversarial: bool, row_offset=
     """
     keys = dict(zip(RNG_STREAMS, jax.random.split(rng, len(RNG_STREAMS))))
     x, mask = batch["features"], batch["mask"]
-    sel = model.select(params, batch, keys["select"], row_offset)
+    sel = model.select(params, batch, keys["select"], row_offset=row_offset)
     s = sel["scores"]
 
     def generate(scores, gate_key, generate_key):
-        g, bias = bottleneck.gate(scores, mask, gate_key, cfg.selection, cfg.selection_temperature, row_offset)
-        return model.reconstruct(params, x * g[..., None], mask, generate_key, bias, row_offset), g
+        g, bias = bottleneck.gate(scores, mask, gate_key, cfg.selection, cfg.selection_temperature,
+                                     row_offset=row_offset)
+        return model.reconstruct(params, x * g[..., None], mask, generate_key, bias, row_offset=row_offset), g
 
     x_hat, g = generate(s, keys["gate"], keys["generate"])
     out = {"scores": s, "gate": g, "x_hat": x_hat, "alpha": sel.get("alpha", jnp.zeros(())),
            "frame_view": sel.get("frame_view")}
     if adversarial:
-        out["real"] = model.discriminate(params, x, mask, keys["real"], row_offset)
-        out["fake"] = model.discriminate(params, x_hat, mask, keys["fake"], row_offset)
+        out["real"] = model.discriminate(params, x, mask, keys["real"], row_offset=row_offset)
+        out["fake"] = model.discriminate(params, x_hat, mask, keys["fake"], row_offset=row_offset)
         if cfg.uniform_fake:
-            u = row_random.uniform(keys["uniform"], s.shape, row_offset) * mask
+            u = row_random.uniform(keys["uniform"], s.shape, row_offset=row_offset) * mask
             x_u, _ = generate(u, keys["uniform_gate"], keys["uniform_generate"])
-            out["uniform"] = model.discriminate(params, x_u, mask, keys["fake"], row_offset)
+            out["uniform"] = model.discriminate(params, x_u, mask, keys["fake"], row_offset=row_offset)
     return out
 
 
@@ -131,7 +132,7 @@ def stage_loss(stage: str, model: SGVS, cfg, adversarial: bool):
     """Returns loss_fn(params, batch, rng, sigma, row_offset=None) -> (loss, metrics) for one stage."""
 
     def loss_fn(params, batch, rng, sigma, row_offset=None):
-        o = forward(model, params, batch, rng, cfg, adversarial, row_offset)
+        o = forward(model, params, batch, rng, cfg, adversarial, row_offset=row_offset)
         mask, valid = batch["mask"], batch["valid"]
         recon = reconstruction_loss(o, batch, cfg, adversarial)
         m = {"recon": recon}
@@ -214,7 +215,7 @@ def stage_grad(stage: str, model: SGVS, cfg, adversarial: bool):
 
         if row_random.supported(rng):
             def one(i, part):
-                return value_and_grad(params, {**part, **shared}, rng, sigma, i * m)
+                return value_and_grad(params, {**part, **shared}, rng, sigma, row_offset=i * m)
         else:
             warnings.warn("train.microbatch: this PRNG cannot draw a slice's rows of the whole batch's "
                           "randomness, so each slice draws its own (other numbers than the whole batch's)")
@@ -332,5 +333,6 @@ def make_predict(model: SGVS, outputs: tuple = ()):
     return predict
 
 
-__all__ = ["PARTS", "STAGE_PARTS", "AUTO", "slice_height", "make_optimizers", "init_state", "make_train_step", "make_stage_step",
-           "make_multi_train_step", "init_member_states", "make_predict", "forward", "stage_loss", "stage_grad"]
+__all__ = ["PARTS", "STAGE_PARTS", "AUTO", "slice_height", "make_optimizers", "init_state", "make_train_step",
+           "make_stage_step", "make_multi_train_step", "init_member_states", "make_predict", "forward", "stage_loss",
+           "stage_grad"]

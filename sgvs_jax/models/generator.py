@@ -29,7 +29,7 @@ class Encoder(nn.Module):
         T = x.shape[1]
         h = nn.Dense(self.d_model, name="input_proj")(x) + sinusoidal_positions(T, self.d_model)[None]
         return TransformerEncoder(self.num_layers, self.num_heads, self.mlp_dim, self.dropout, self.block,
-                                  name="layers")(h, mask, deterministic, key_bias, row_offset)
+                                  name="layers")(h, mask, deterministic, key_bias, row_offset=row_offset)
 
 
 class Decoder(nn.Module):
@@ -71,5 +71,5 @@ class Decoder(nn.Module):
             raise ValueError(f"unknown decoder queries {self.queries!r} (use 'memory' or 'positions')")
         for i in range(self.num_layers):
             q = DecoderLayer(self.num_heads, self.mlp_dim, self.dropout, self.block, name=f"layer_{i}")(
-                q, memory, mask, deterministic, memory_bias, row_offset)
+                q, memory, mask, deterministic, memory_bias, row_offset=row_offset)
         return nn.Dense(self.out_dim, name="output_proj")(nn.LayerNorm(name="out_norm")(q))

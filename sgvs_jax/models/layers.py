@@ -101,7 +101,7 @@ class Dropout(nn.Module):
         if self.rate == 0.0 or deterministic:
             return x
         keep = 1.0 - self.rate
-        mask = row_random.bernoulli(self.make_rng("dropout"), keep, x.shape, row_offset)
+        mask = row_random.bernoulli(self.make_rng("dropout"), keep, x.shape, row_offset=row_offset)
         return jax.lax.select(mask, x / keep, jnp.zeros_like(x))
 
 
@@ -113,7 +113,7 @@ class MLP(nn.Module):
     def __call__(self, x, deterministic: bool, row_offset=None):
         d = x.shape[-1]
         x = nn.gelu(nn.Dense(self.hidden)(x))
-        x = Dropout(self.dropout)(x, deterministic, row_offset)
+        x = Dropout(self.dropout)(x, deterministic, row_offset=row_offset)
         return nn.Dense(d)(x)
 
 
@@ -129,9 +129,9 @@ class EncoderLayer(nn.Module):
     def __call__(self, x, mask, deterministic: bool, key_bias=None, row_offset=None):
         y = nn.LayerNorm()(x)
         y = Attention(self.num_heads, self.block)(y, y, mask, mask, key_bias)
-        x = x + Dropout(self.dropout)(y, deterministic, row_offset)
-        y = MLP(self.mlp_dim, self.dropout)(nn.LayerNorm()(x), deterministic, row_offset)
-        return x + Dropout(self.dropout)(y, deterministic, row_offset)
+        x = x + Dropout(self.dropout)(y, deterministic, row_offset=row_offset)
+        y = MLP(self.mlp_dim, self.dropout)(nn.LayerNorm()(x), deterministic, row_offset=row_offset)
+        return x + Dropout(self.dropout)(y, deterministic, row_offset=row_offset)
 
 
 class DecoderLayer(nn.Module):
@@ -151,12 +151,12 @@ class DecoderLayer(nn.Module):
     def __call__(self, x, memory, mask, deterministic: bool, memory_bias=None, row_offset=None):
         y = nn.LayerNorm()(x)
         y = Attention(self.num_heads, self.block, name="self_attention")(y, y, mask, mask)
-        x = x + Dropout(self.dropout)(y, deterministic, row_offset)
+        x = x + Dropout(self.dropout)(y, deterministic, row_offset=row_offset)
         y = nn.LayerNorm()(x)
         y = Attention(self.num_heads, self.block, name="cross_attention")(y, memory, mask, mask, memory_bias)
-        x = x + Dropout(self.dropout)(y, deterministic, row_offset)
-        y = MLP(self.mlp_dim, self.dropout)(nn.LayerNorm()(x), deterministic, row_offset)
-        return x + Dropout(self.dropout)(y, deterministic, row_offset)
+        x = x + Dropout(self.dropout)(y, deterministic, row_offset=row_offset)
+        y = MLP(self.mlp_dim, self.dropout)(nn.LayerNorm()(x), deterministic, row_offset=row_offset)
+        return x + Dropout(self.dropout)(y, deterministic, row_offset=row_offset)
 
 
 class TransformerEncoder(nn.Module):
@@ -174,7 +174,7 @@ class TransformerEncoder(nn.Module):
     def __call__(self, x, mask, deterministic: bool, key_bias=None, row_offset=None):
         for _ in range(self.num_layers):
             x = EncoderLayer(self.num_heads, self.mlp_dim, self.dropout, self.block)(x, mask, deterministic,
-                                                                                     key_bias, row_offset)
+                                                                                     key_bias, row_offset=row_offset)
         return nn.LayerNorm()(x)
 
 
