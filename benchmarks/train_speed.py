@@ -8,7 +8,9 @@ features) on the training keys of split 0.  Prints:
   * parameters, training steps (sum of training video lengths), buckets;
   * start-up: the parallel ahead-of-time compile of every bucket (train.precompile;
     --override train.precompile=False compiles bucket by bucket as batches come)
-    and the warm-up epoch, with XLA compile seconds (from jax.monitoring);
+    and the warm-up epoch, with XLA compile seconds (from jax.monitoring) and the
+    persistent cache's hits and misses (off unless --compilation_cache_dir names
+    a folder, so that the compile seconds are measured);
   * seconds per epoch and steps (video frames) per second over --epochs epochs;
   * peak RSS (and the accelerator's peak allocation); jit compilations after the
     warm-up and at the end;
@@ -35,7 +37,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import summe_h5  # noqa: E402
-from sgvs_jax import xla_options  # noqa: E402
+from sgvs_jax import compile_cache, xla_options  # noqa: E402
 from sgvs_jax.data import iterate_batches, make_batch  # noqa: E402
 from sgvs_jax.data.synthetic import make_dataset, make_splits  # noqa: E402
 from sgvs_jax.models import count_params  # noqa: E402
@@ -122,7 +124,10 @@ def main():
     p.add_argument("--log_compiles", action="store_true", help="print each XLA compile of 0.5 s or more as it happens")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--override", nargs="*", default=[], help="config overrides a.b=value")
+    p.add_argument("--compilation_cache_dir", default="none",
+                   help="persistent XLA cache: a folder, '' = the per-user one, 'none' = off (the default here)")
     args = p.parse_args()
+    cache = compile_cache.enable(args.compilation_cache_dir)
     global LOG_COMPILES
     LOG_COMPILES = args.log_compiles
     jax.monitoring.register_event_duration_secs_listener(_on_duration)
@@ -147,8 +152,12 @@ def main():
         t = time.time()
         if cfg.train.precompile:
             info = trainer.precompile(state, train_videos, [], (True,))
+            c = compile_cache.counts()
+            used = "off" if cache is None else f"{c['hits']} hits, {c['misses']} misses"
             print(f"precompile: {info['programs']} programs (buckets {info['buckets']}) in {info['seconds']:.1f} s "
-                  f"wall, {sum(COMPILE_SECONDS):.1f} s of XLA compile summed over threads", flush=True)
+                  f"wall, {sum(COMPILE_SECONDS):.1f} s of XLA compile{'' if cache is None else ' or cache load'} summed over "
+                  f"threads; persistent cache {used}",
+                  flush=True)
         state, _ = run_epoch(trainer, state, train_videos, 0)
         warm = time.time() - t
         compiled_after_warmup = trainer.compilations()
