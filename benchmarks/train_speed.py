@@ -154,9 +154,9 @@ def main():
             info = trainer.precompile(state, train_videos, [], (True,))
             c = compile_cache.counts()
             used = "off" if cache is None else f"{c['hits']} hits, {c['misses']} misses"
+            what = "XLA compile" if cache is None else "XLA compile or cache load"
             print(f"precompile: {info['programs']} programs (buckets {info['buckets']}) in {info['seconds']:.1f} s "
-                  f"wall, {sum(COMPILE_SECONDS):.1f} s of XLA compile{'' if cache is None else ' or cache load'} summed over "
-                  f"threads; persistent cache {used}",
+                  f"wall, {sum(COMPILE_SECONDS):.1f} s of {what} summed over threads; persistent cache {used}",
                   flush=True)
         state, _ = run_epoch(trainer, state, train_videos, 0)
         warm = time.time() - t
