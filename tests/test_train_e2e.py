@@ -133,23 +133,24 @@ def test_ablation_switches_run(tmp_path):
 
 
 def test_data_parallel_8_devices_matches_1(tmp_path):
-    """Batch sharded over 8 (forced host) devices gives the results of one device."""
+    """Batch sharded over 8 (forced host) devices gives the results of one device, also
+    when the sharded batch is cut into slices of one video (train.microbatch=1)."""
     script = (
         "import json, sys; sys.path.insert(0, %r)\n"
         "from sgvs_jax import train; from tests.tiny import tiny_config\n"
-        "cfg = tiny_config(num_epochs=2, batch_size=8)\n"
+        "cfg = tiny_config(num_epochs=2, batch_size=8, microbatch=int(sys.argv[2]))\n"
         "r = train.train_and_evaluate(cfg, sys.argv[1])\n"
         "import jax; print(json.dumps({'n': jax.device_count(), 'h': r['splits']['0']['history']}))\n"
     ) % ROOT
     out = {}
-    for n in (1, 8):
+    for n, microbatch in ((1, 0), (8, 0), (8, 1)):
         env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}", JAX_PLATFORMS="cpu")
-        p = subprocess.run([sys.executable, "-c", script, str(tmp_path / f"d{n}")], env=env,
-                           capture_output=True, text=True, timeout=900, cwd=ROOT)
+        p = subprocess.run([sys.executable, "-c", script, str(tmp_path / f"d{n}m{microbatch}"), str(microbatch)],
+                           env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
         assert p.returncode == 0, p.stderr[-3000:]
-        out[n] = json.loads(p.stdout.strip().splitlines()[-1])
-    assert out[1]["n"] == 1 and out[8]["n"] == 8
-    for a, b in zip(out[1]["h"], out[8]["h"]):
+        out[n, microbatch] = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out[1, 0]["n"] == 1 and out[8, 0]["n"] == 8 and out[8, 1]["n"] == 8
+    for a, b in [pair for run in (out[8, 0], out[8, 1]) for pair in zip(out[1, 0]["h"], run["h"])]:
         for k in a["train"]:
             assert a["train"][k] == pytest.approx(b["train"][k], rel=1e-4, abs=1e-5), k
         assert a["test"]["f1"] == pytest.approx(b["test"]["f1"], abs=1e-6)
