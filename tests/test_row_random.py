@@ -75,3 +75,10 @@ def test_unpartitionable_threefry_is_refused_for_rows():
         with pytest.raises(ValueError, match="partitionable threefry2x32"):
             row_random.uniform(jax.random.PRNGKey(0), (2, 3), 1)
     assert row_random.supported()
+
+
+def test_x64_is_refused_for_rows():
+    """Under jax_enable_x64 jax.random draws float64, which the rows (float32) would not match."""
+    with jax.enable_x64(True):
+        assert not row_random.supported()
+    assert row_random.supported()

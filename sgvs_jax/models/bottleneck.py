@@ -43,7 +43,7 @@ def gate(scores, mask, rng, mode: str, temperature: float = 0.5, row_offset=None
     if rng is None:
         g = p
     else:
-        u = row_random.uniform(rng, p.shape, row_offset, minval=_EPS, maxval=1.0 - _EPS)
+        u = row_random.uniform(rng, p.shape, row_offset=row_offset, minval=_EPS, maxval=1.0 - _EPS)
         logits = jnp.log(p) - jnp.log1p(-p) + jnp.log(u) - jnp.log1p(-u)
         g = jax.nn.sigmoid(logits / temperature)
     g = jnp.where(mask, g, 0.0)

@@ -33,8 +33,11 @@ except ImportError:  # pragma: no cover - a JAX without it
 
 
 def supported(key=None) -> bool:
-    """True where row slices reproduce the whole draw: partitionable threefry2x32 keys."""
+    """True where row slices reproduce the whole draw: partitionable threefry2x32 keys, and
+    float32 draws (not under ``jax_enable_x64``, where jax.random draws float64)."""
     if threefry2x32_p is None or not getattr(jax.config, "jax_threefry_partitionable", True):
+        return False
+    if jax.config.jax_enable_x64:
         return False
     if key is not None and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         impl = jax.random.key_impl(key)
@@ -58,8 +61,9 @@ def _mul_add_u64(r, n: int, j):
 def _row_bits(key, shape, row_offset):
     """uint32 bits of rows [row_offset, row_offset + shape[0]) of a draw of shape (N,) + shape[1:]."""
     if not supported(key):
-        raise ValueError("row slices of a random draw need JAX's partitionable threefry2x32 PRNG "
-                         "(jax_threefry_partitionable=True, jax_default_prng_impl='threefry2x32', the defaults)")
+        raise ValueError("row slices of a random draw need JAX's partitionable threefry2x32 PRNG and float32 "
+                         "(jax_threefry_partitionable=True, jax_default_prng_impl='threefry2x32', "
+                         "jax_enable_x64=False: the defaults)")
     k1, k2 = jax.random.key_data(key)
     n = math.prod(shape[1:])
     if n >= 2 ** 32:
@@ -71,10 +75,10 @@ def _row_bits(key, shape, row_offset):
 
 
 def uniform(key, shape, row_offset=None, minval=0.0, maxval=1.0):
-    """float32 uniform draws in [minval, maxval); with ``row_offset`` the rows
+    """Uniform draws in [minval, maxval) (float32); with ``row_offset`` the rows
     ``[row_offset, row_offset + shape[0])`` of the draw of any taller batch."""
     if row_offset is None:
-        return jax.random.uniform(key, shape, jnp.float32, minval, maxval)
+        return jax.random.uniform(key, shape, minval=minval, maxval=maxval)
     bits = _row_bits(key, tuple(shape), row_offset)
     # jax.random.uniform's float32 conversion: 23 mantissa bits under the exponent of 1.0.
     floats = lax.bitcast_convert_type((bits >> 9) | np.uint32(0x3F800000), jnp.float32) - jnp.float32(1.0)
