@@ -89,6 +89,16 @@ def test_warmup_freezes_discriminator(setup):
     assert "stage3/loss" not in metrics
 
 
+def assert_same_training(params_a, params_b, cfg):
+    """Parameters trained by two float orderings of one computation: Adam moves every parameter
+    by at most ~lr, also where a gradient is ~0 and reordering flips its sign: bound those, and
+    require them to be rare."""
+    a, b = (np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(jax.device_get(p))])
+            for p in (params_a, params_b))
+    np.testing.assert_allclose(a, b, atol=2 * cfg.optim.lr_stage1)
+    assert np.mean(np.abs(a - b) > 1e-6) < 0.01
+
+
 def test_vmapped_members_match_individual_runs(setup):
     """M members (different seeds and sigmas) in one vmapped step == M separate steps."""
     from sgvs_jax.train_steps import init_member_states, make_multi_train_step
@@ -106,13 +116,7 @@ def test_vmapped_members_match_individual_runs(setup):
         s, m = single(s, batch, jax.random.PRNGKey(seed + 10), True)
         np.testing.assert_allclose(m["stage1/sparsity"], m_multi["stage1/sparsity"][i], rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(m["stage3/loss"], m_multi["stage3/loss"][i], rtol=1e-4, atol=1e-6)
-        a = np.concatenate([x.ravel() for x in jax.tree_util.tree_leaves(s["params"])])
-        b = np.concatenate([x.ravel() for x in jax.tree_util.tree_leaves(
-            jax.tree_util.tree_map(lambda x: x[i], multi["params"]))])
-        # Adam moves every parameter by at most ~lr, also where a gradient is ~0 and float
-        # reordering under vmap flips its sign: bound those, and require them to be rare.
-        np.testing.assert_allclose(a, b, atol=2 * cfg.optim.lr_stage1)
-        assert np.mean(np.abs(a - b) > 1e-6) < 0.01
+        assert_same_training(s["params"], jax.tree_util.tree_map(lambda x: x[i], multi["params"]), cfg)
     assert len({float(x) for x in m_multi["stage1/loss"]}) == 3  # members really differ
 
 
@@ -153,7 +157,7 @@ def test_microbatch_gradient_equals_whole_batch(setup, stage, microbatch):
     moved = 0
     for part in STAGE_PARTS[stage]:
         for a, b in zip(jax.tree_util.tree_leaves(g_a[part]), jax.tree_util.tree_leaves(g_b[part])):
-            np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=2e-4, atol=1e-6)
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=2e-4, atol=1e-7)
             moved += int(np.any(np.asarray(a) != 0))
     assert moved, f"{stage}: no gradient reached its subtrees"
 
@@ -177,11 +181,10 @@ def test_microbatch_slices_drawing_their_own_randomness_differ(setup, monkeypatc
 
 def test_microbatched_updates_train_the_whole_batch_model(setup):
     """Three fused updates with slices of one video land on the whole batch's parameters
-    (up to float rounding; as for vmapped members, Adam moves a parameter whose gradient is
-    ~0 by up to ~lr either way, so those are bounded and must be rare)."""
+    (up to float rounding, bounded as for vmapped members)."""
     cfg, trainer, batch = setup
     batch = {**batch, "title_bank": batch["title"]}
-    flat = {}
+    params = {}
     for m in (0, 1):
         c = cfg.copy_and_resolve_references()
         c.train.microbatch = m
@@ -189,9 +192,8 @@ def test_microbatched_updates_train_the_whole_batch_model(setup):
         state = fresh_state(trainer)
         for i in range(3):
             state, _ = step(state, batch, jax.random.PRNGKey(10 + i), True)
-        flat[m] = np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(jax.device_get(state["params"]))])
-    np.testing.assert_allclose(flat[1], flat[0], atol=2 * cfg.optim.lr_stage1)
-    assert np.mean(np.abs(flat[1] - flat[0]) > 1e-6) < 0.01
+        params[m] = state["params"]
+    assert_same_training(params[1], params[0], cfg)
 
 
 def test_auto_slices_only_large_batches_on_the_cpu():
