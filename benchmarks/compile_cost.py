@@ -65,7 +65,8 @@ def main():
     for bucket, batch in sorted(batches.items()):
         rng = jax.random.PRNGKey(0)
         programs = {}
-        for name, low in trainer._lower_step(state, batch, rng, True).items():
+        for name, lower_it in trainer._lower_step(state, batch, rng, True):
+            low = lower_it()
             t = time.time()
             programs[name] = compiled = low.compile()
             seconds = time.time() - t

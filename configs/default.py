@@ -95,7 +95,11 @@ def get_config():
     # video on the CPU where a (B, T, d_model) activation exceeds 2**19 values (the community h5
     # configs' long buckets), else the whole batch (this config, TVSum I3D, every accelerator).
     c.train.microbatch = -1
-    c.train.fuse_stages = True  # one jitted function for the three stages (else one per stage)
+    # The update as one program for the three stages (True) or one program per stage (False); the
+    # same stages, keys and order, the same bits on the CPU. None = auto: fused on the CPU (two cores
+    # compile one program at a time), per stage on accelerators (their hosts compile the three
+    # smaller programs side by side: sgvs_jax.train_steps.fused_stages).
+    c.train.fuse_stages = ml_collections.config_dict.placeholder(bool)
     c.train.precompile = True  # compile every bucket's programs in parallel threads before training
 
     c.optim = ml_collections.ConfigDict()

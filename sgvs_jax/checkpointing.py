@@ -104,9 +104,9 @@ class Checkpointer:
         history = out["history"]
         if not isinstance(history, dict) or "epochs" not in history:
             raise CheckpointError(f"checkpoint {path}: history is missing or malformed")
-        saved_config = history.get("training_config")
+        from sgvs_jax.workdir import differences, recorded_training_config
+        saved_config = recorded_training_config(history.get("training_config"))
         if config is not None and saved_config is not None and saved_config != config:
-            from sgvs_jax.workdir import differences
             diff = differences(saved_config, config)
             raise CheckpointError(f"checkpoint {path} was saved under another training config "
                                   f"({'; '.join(diff[:4])}); use --restart or another --workdir")

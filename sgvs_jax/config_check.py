@@ -22,6 +22,7 @@ CHOICES = {
     "train.selection": ("concrete", "soft"),
     "train.recon": ("stepwise", "pooled"),
     "train.semantic_pooling": ("scores", "mean"),
+    "train.fuse_stages": (None, True, False),
 }
 SEMANTIC_SOURCES = ("text_tokens", "text_pooled", "clip_frames")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import ctypes
 import dataclasses
+import functools
 import os
 import time
 from typing import Iterable
@@ -25,8 +26,8 @@ from sgvs_jax.files import write_json
 from sgvs_jax.metrics_writer import MetricWriter
 from sgvs_jax.models import SGVS, count_params
 from sgvs_jax.provenance import provenance
-from sgvs_jax.train_steps import SHARED_KEYS, STAGE_PARTS, init_state, make_optimizers, make_predict, \
-    make_stage_step, make_train_step, slice_height
+from sgvs_jax.train_steps import SHARED_KEYS, STAGE_PARTS, fused_stages, init_state, make_optimizers, \
+    make_predict, make_stage_step, make_train_step, slice_height
 from sgvs_jax.workdir import Workdir, WorkdirError, training_config
 
 METRICS = ("f1", "tau", "rho")
@@ -82,14 +83,19 @@ class Sharder:
 
 
 def make_step(config, model, txs):
-    """The jitted update, fused (one function) or one jitted function per stage.
+    """The jitted update: one program for the three stages, or one per stage
+    (``train.fuse_stages``; None = fused on the CPU, per stage on accelerators:
+    :func:`sgvs_jax.train_steps.fused_stages`).
 
     Returns ``(step, jitted, lower)``: ``step(state, batch, rng, train_discriminator)``,
     the jitted functions (for cache statistics) and ``lower(state, batch, rng,
-    train_discriminator) -> {name: Lowered}``, the programs one such call runs.
+    train_discriminator)``: ``(name, lower_it)`` for each program one such call runs,
+    ``lower_it()`` giving its ``Lowered`` (lowered on demand, so that a caller can skip
+    a program it has, and compile one while it lowers the next:
+    :func:`compile_in_parallel`).
     """
     tcfg = config.train
-    if tcfg.fuse_stages or tcfg.schedule == "joint":
+    if fused_stages(tcfg.get("fuse_stages"), tcfg.schedule):
         jitted = xla_options.jit(make_train_step(model, txs, tcfg), static_argnames="train_discriminator",
                                  donate_argnums=0)
 
@@ -100,7 +106,7 @@ def make_step(config, model, txs):
 
         def lower(state, batch, rng, train_discriminator):
             flag = bool(train_discriminator)
-            return {f"step_d{int(flag)}": jitted.lower(state, batch, rng, train_discriminator=flag)}
+            return [(f"step_d{int(flag)}", lambda: jitted.lower(state, batch, rng, train_discriminator=flag))]
 
         return step, [jitted], lower
     stage_fns = {s: xla_options.jit(make_stage_step(model, txs, tcfg, s), donate_argnums=0) for s in STAGE_PARTS}
@@ -116,7 +122,7 @@ def make_step(config, model, txs):
         return state, metrics
 
     def lower(state, batch, rng, train_discriminator):
-        return {s: stage_fns[s].lower(state, batch, rng) for s in stages(train_discriminator)}
+        return [(s, functools.partial(stage_fns[s].lower, state, batch, rng)) for s in stages(train_discriminator)]
 
     return step, list(stage_fns.values()), lower
 
@@ -220,6 +226,7 @@ class Trainer:
         self.model = build_model(config, next(iter(videos.values())).features.shape[1])
         self.txs = make_optimizers(config.optim)
         self.sharder = Sharder(tcfg.batch_size)
+        self.fused = fused_stages(tcfg.get("fuse_stages"), tcfg.schedule)  # one update program, else one per stage
         self.step, self.jitted, self._lower_step = make_step(config, self.model, self.txs)
         self.predict = xla_options.jit(make_predict(self.model, outputs=("scores", "h", "cos", "alpha")))
         self.batch_kwargs = batch_kwargs(config)
@@ -307,10 +314,10 @@ class Trainer:
             eval_batches = self._first_batches(eval_videos, {})
             for kind, flag, bucket in todo:
                 if kind == "update":
-                    for name, low in self._lower_step(state, train_batches[bucket], rng, flag).items():
-                        if (name, bucket) not in programs:
+                    for name, lower_it in self._lower_step(state, train_batches[bucket], rng, flag):
+                        if (name, bucket) not in programs:  # stages 1-2 serve both flags
                             programs.add((name, bucket))
-                            yield low
+                            yield lower_it()
                 else:
                     programs.add(("predict", bucket))
                     yield self.predict.lower(state["params"], eval_batches[bucket])
@@ -496,7 +503,8 @@ def train_and_evaluate(config, workdir: str, restart: bool = False) -> dict:
     check_buckets(trainer.buckets, max(v.length for v in videos.values()))
     is_main = jax.process_index() == 0
     results = {"data": where, "eval_mode": config.data.eval_mode, "selection_rules": RULES,
-               "provenance": provenance(config), "update_slices": trainer.slice_heights(), "splits": {}}
+               "provenance": provenance(config), "update_slices": trainer.slice_heights(),
+               "update_programs": "fused" if trainer.fused else "per_stage", "splits": {}}
     sliced = {b: m for b, m in results["update_slices"].items() if m}
     if sliced:
         print(f"updates in slices of {sorted(set(sliced.values()))} video(s) for buckets {sorted(map(int, sliced))} "

@@ -183,6 +183,25 @@ def slice_height(microbatch: int, batch_size: int, length: int, d_model: int, pl
     return 1 if platform == "cpu" and batch_size * length * d_model > AUTO_SLICE_ELEMENTS else 0
 
 
+def fused_stages(fuse_stages, schedule: str = "incremental", platform: str | None = None) -> bool:
+    """Whether an update is one program for its stages (else one program per stage).
+
+    ``train.fuse_stages`` True or False is taken as it is; None (auto) fuses on the
+    CPU and keeps one program per stage on accelerators.  Both run the same stages
+    with the same random keys in the same order: on the CPU they train to the same
+    bits (the default and TVSum I3D: the same parameters' SHA-256, benchmarks/RESULTS.md).
+    Three programs of about a third of the fused one's size compile side by side
+    where the host has cores to spare (:func:`sgvs_jax.train.compile_in_parallel`:
+    an accelerator's host), while on a two-core CPU they would compile one after
+    the other, longer in sum than the one fused program.  The joint schedule is
+    always one program (its stages share one forward pass's parameters)."""
+    if schedule == "joint":
+        return True
+    if fuse_stages is not None:
+        return bool(fuse_stages)
+    return (platform or jax.default_backend()) == "cpu"
+
+
 def stage_grad(stage: str, model: SGVS, cfg, adversarial: bool):
     """``grad_fn(params, batch, rng, sigma) -> ((loss, metrics), grads)`` of one stage.
 
@@ -310,14 +329,18 @@ def init_member_states(model: SGVS, txs: dict, rngs, batch, sigmas) -> dict:
 
 
 def make_stage_step(model: SGVS, txs: dict, cfg, stage: str):
-    """A single stage's update ``(state, batch, rng) -> (state, metrics)``, for per-stage jitting."""
+    """A single stage's update ``(state, batch, rng) -> (state, metrics)``, for per-stage jitting.
+
+    Stage 1 runs in every update, so it counts the update (``state["step"]``): the
+    stages run one after another leave the state the fused update leaves."""
     adversarial = bool(cfg.adversarial)
 
     def step(state, batch, rng):
         fn = stage_grad(stage, model, cfg, adversarial)
         (_, m), grads = fn(state["params"], batch, rng, state["sigma"])
         params, opt_state = apply_stage(stage, txs[stage], state["params"], state["opt"][stage], grads)
-        return {**state, "params": params, "opt": {**state["opt"], stage: opt_state}}, m
+        counted = state["step"] + 1 if stage == "stage1" else state["step"]
+        return {**state, "params": params, "opt": {**state["opt"], stage: opt_state}, "step": counted}, m
 
     return step
 
@@ -333,6 +356,6 @@ def make_predict(model: SGVS, outputs: tuple = ()):
     return predict
 
 
-__all__ = ["PARTS", "STAGE_PARTS", "AUTO", "slice_height", "make_optimizers", "init_state", "make_train_step",
+__all__ = ["PARTS", "STAGE_PARTS", "AUTO", "slice_height", "fused_stages", "make_optimizers", "init_state", "make_train_step",
            "make_stage_step", "make_multi_train_step", "init_member_states", "make_predict", "forward", "stage_loss",
            "stage_grad"]

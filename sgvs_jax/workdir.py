@@ -28,9 +28,11 @@ LOCK = ".lock"
 # existing checkpoint is refused by train.train_split.  train.microbatch is another: its slices draw
 # the whole batch's randomness (sgvs_jax.models.row_random), so it trains the same model up to float
 # rounding; it sets memory and speed, and results.json names the slice heights its buckets used
-# (update_slices).
+# (update_slices).  train.fuse_stages likewise: one program or one per stage runs the same stages
+# with the same keys (the same bits on the CPU); results.json names which ran (update_programs).
+# A record written before a key joined this list is read without it (recorded_training_config).
 NOT_TRAINING = ("splits", "distributed", "compilation_cache_dir", "train.precompile", "train.num_epochs",
-                "checkpoint.every", "checkpoint.keep", "train.microbatch")
+                "checkpoint.every", "checkpoint.keep", "train.microbatch", "train.fuse_stages")
 
 
 # Keys added after runs existed, at the value that behaves as before they existed:
@@ -66,6 +68,13 @@ def training_config(config) -> dict:
         if last in node and node[last] == value:
             del node[last]
     return d
+
+
+def recorded_training_config(recorded: dict | None) -> dict | None:
+    """A training config as a workdir or checkpoint recorded it, read by today's rules:
+    a key that has joined NOT_TRAINING since (train.microbatch, train.fuse_stages) is
+    left out, so that the runs before it resume."""
+    return None if recorded is None else training_config(recorded)
 
 
 def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -138,9 +147,9 @@ class Workdir:
             if recorded is None:  # runs from before run_config.json: the config in results.json
                 results = read_json(os.path.join(self.path, "results.json")) or {}
                 recorded = (results.get("provenance") or {}).get("config")
-                recorded = None if recorded is None else training_config(recorded)
             else:
                 recorded = recorded.get("training_config")
+            recorded = recorded_training_config(recorded)
             if recorded is None:
                 raise WorkdirError(f"--workdir {self.path} holds files of an earlier run ("
                                    f"{', '.join(os.path.basename(p) for p in existing[:4])}) whose config is "

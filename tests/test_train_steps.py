@@ -7,7 +7,7 @@ import pytest
 from sgvs_jax.data import iterate_batches
 from sgvs_jax.data.synthetic import make_dataset
 from sgvs_jax.train import Trainer, build_model
-from sgvs_jax.train_steps import STAGE_PARTS, make_stage_step, make_train_step
+from sgvs_jax.train_steps import STAGE_PARTS, fused_stages, make_stage_step, make_train_step
 from tests.tiny import tiny_config
 
 
@@ -62,6 +62,34 @@ def test_incremental_step_reruns_forward_with_updated_params(setup):
     for a, b in zip(jax.tree_util.tree_leaves(jax.device_get(fused["params"])),
                     jax.tree_util.tree_leaves(jax.device_get(s["params"]))):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert int(s["step"]) == int(fused["step"]) == 1  # stage 1 counts the update
+
+
+@pytest.mark.parametrize("platform, fuse_stages, schedule, fused", [
+    ("cpu", None, "incremental", True), ("gpu", None, "incremental", False), ("tpu", None, "incremental", False),
+    ("cpu", False, "incremental", False), ("gpu", True, "incremental", True), ("gpu", None, "joint", True),
+    ("gpu", False, "joint", True)])
+def test_fuse_stages_auto_is_fused_on_the_cpu_only(platform, fuse_stages, schedule, fused):
+    assert fused_stages(fuse_stages, schedule, platform) is fused
+
+
+def test_per_stage_programs_train_the_fused_programs_bits_on_the_cpu(setup):
+    """The trainer's programs as they run (sgvs_jax.xla_options settings, donation):
+    three updates one program per stage land on the fused program's state bit for bit."""
+    cfg, _, batch = setup
+    states = {}
+    for fuse in (True, False):
+        c = tiny_config(fuse_stages=fuse)
+        videos = make_dataset(**dict(c.data.synthetic))
+        trainer = Trainer(c, videos)
+        assert trainer.fused is fuse
+        state = trainer.sharder.state(fresh_state(trainer))
+        placed = trainer.sharder.batch({**batch, "title_bank": trainer.title_bank(list(videos.values()))})
+        for i in range(3):
+            state, _ = trainer.step(state, placed, jax.random.PRNGKey(i), train_discriminator=i > 0)
+        states[fuse] = jax.device_get(state)
+    assert equal_trees(states[True], states[False])
+    assert int(states[False]["step"]) == 3
 
 
 def test_joint_differs_from_incremental(setup):

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from sgvs_jax import train
+from sgvs_jax import train, workdir as workdir_lib
 from sgvs_jax.checkpointing import CheckpointError, Checkpointer
 from sgvs_jax.workdir import RUN_CONFIG, Workdir, WorkdirError, training_config
 from tests.tiny import tiny_config
@@ -41,15 +41,33 @@ CHANGES = {"seed": ("seed", 1), "model": ("model.d_model", 16), "objective": ("t
 
 def test_training_config_leaves_out_what_cannot_change_the_numbers():
     """train.microbatch (its slices draw the whole batch's randomness: the same model up to
-    rounding) and, for files, the synthetic generator's settings are left out, so older
-    workdirs, runs with other slices and file-based runs still resume."""
+    rounding), train.fuse_stages (the same stages and keys in one program or three) and, for
+    files, the synthetic generator's settings are left out, so runs with other slices or
+    programs and file-based runs still resume."""
     cfg = tiny_config()
     assert "microbatch" not in training_config(cfg)["train"]
+    assert "fuse_stages" not in training_config(cfg)["train"]
     assert "synthetic" in training_config(cfg)["data"]
     cfg.train.microbatch = 2
     cfg.data.source = "h5"
     assert "microbatch" not in training_config(cfg)["train"]
     assert "synthetic" not in training_config(cfg)["data"]
+
+
+def test_a_run_recorded_before_keys_left_the_training_config_resumes(tmp_path, monkeypatch):
+    """A workdir (run_config.json and the checkpoints' own record) written while
+    train.microbatch and train.fuse_stages still counted as training keys resumes
+    under today's rules, with any value of them."""
+    old = tuple(k for k in workdir_lib.NOT_TRAINING if k not in ("train.microbatch", "train.fuse_stages"))
+    run = str(tmp_path / "old")
+    with monkeypatch.context() as m:
+        m.setattr(workdir_lib, "NOT_TRAINING", old)
+        train.train_and_evaluate(tiny_config(num_epochs=1, microbatch=0, fuse_stages=True), run)
+    recorded = json.load(open(os.path.join(run, RUN_CONFIG)))["training_config"]["train"]
+    assert recorded["microbatch"] == 0 and recorded["fuse_stages"] is True
+    r = train.train_and_evaluate(tiny_config(num_epochs=2, microbatch=1, fuse_stages=False), run)
+    assert [h["epoch"] for h in r["splits"]["0"]["history"]] == [0, 1, 2]
+    assert r["update_programs"] == "per_stage"
 
 
 def test_bucket_rule_counts_only_where_it_makes_the_buckets():
