@@ -2,13 +2,16 @@
 program, and seconds per update, for a config (default: the embedded default).
 
     python benchmarks/compile_cost.py [--config configs/default.py] [--out FILE.json]
+    python benchmarks/compile_cost.py --arrangements fused per_stage   # train.fuse_stages both ways
 
 Programs are compiled one at a time with the persistent cache off, so the
 seconds are each program's own.  HLO size is counted on the optimised module
 (instructions of ``compiled.as_text()``) and on the lowered StableHLO (lines).
 After the timed updates each row has the SHA-256 of the parameters
 (``params_sha256``): the same config on the same platform under other compile
-settings trains bit-identically where these agree.
+settings trains bit-identically where these agree; with more than one
+``--arrangements`` (one update program, or one per stage: ``train.fuse_stages``)
+``same_parameters`` says whether they agree in every bucket.
 Compile seconds track HLO size, and both track a GPU's compile time, which is
 where this matters (an H100 took about 60 s per update program).
 """
@@ -31,6 +34,7 @@ from benchmarks.train_speed import apply_overrides  # noqa: E402
 from sgvs_jax.data import iterate_batches, load_dataset  # noqa: E402
 from sgvs_jax.provenance import digest, provenance  # noqa: E402
 from sgvs_jax.train import Trainer  # noqa: E402
+from sgvs_jax.train_steps import fused_stages  # noqa: E402
 
 
 def load_config(path: str):
@@ -44,17 +48,13 @@ def hlo_instructions(text: str) -> int:
     return sum(1 for line in text.splitlines() if " = " in line and not line.lstrip().startswith("//"))
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default="configs/default.py")
-    p.add_argument("--updates", type=int, default=5, help="timed updates per program")
-    p.add_argument("--out", default="")
-    p.add_argument("--set", nargs="*", default=[], help="config overrides key=python_value")
-    args = p.parse_args()
-    cfg = load_config(args.config)
-    apply_overrides(cfg, args.set)
-    videos, splits, _ = load_dataset(cfg.data)
+ARRANGEMENTS = {"configured": None, "fused": True, "per_stage": False}  # -> train.fuse_stages (None: the config's)
+
+
+def measure(cfg, videos, splits, updates: int) -> list:
+    """One row per update program and bucket, in the update arrangement ``cfg`` resolves to."""
     trainer = Trainer(cfg, videos)
+    arrangement = "fused" if trainer.fused else "per_stage"
     train_videos = [videos[k] for k in splits[0]["train_keys"]]
     state = trainer.sharder.state(trainer.init_state(jax.random.PRNGKey(0), train_videos[0]))
     bank = trainer.title_bank(train_videos)
@@ -64,34 +64,69 @@ def main():
     rows = []
     for bucket, batch in sorted(batches.items()):
         rng = jax.random.PRNGKey(0)
-        programs = {}
         for name, lower_it in trainer._lower_step(state, batch, rng, True):
             low = lower_it()
             t = time.time()
-            programs[name] = compiled = low.compile()
+            compiled = low.compile()  # jit finds it there: the step below compiles nothing more
             seconds = time.time() - t
-            rows.append({"program": name, "bucket": bucket, "compile_s": round(seconds, 2),
-                         "stablehlo_lines": len(low.as_text().splitlines()),
+            rows.append({"update_programs": arrangement, "program": name, "bucket": bucket,
+                         "compile_s": round(seconds, 2), "stablehlo_lines": len(low.as_text().splitlines()),
                          "hlo_instructions": hlo_instructions(compiled.as_text())})
-        # The fused update runs as the program just compiled; per-stage programs run through
-        # the trainer's step, whose jits compile them once more (not timed).
-        fused = programs.get("step_d1")
-        step = (lambda s, r: fused(s, batch, r)) if fused else (lambda s, r: trainer.step(s, batch, r, True))
-        st, _ = step(state, rng)  # warm-up
+        st, _ = trainer.step(state, batch, rng, True)  # warm-up
         jax.block_until_ready(st)
         t = time.time()
-        for i in range(args.updates):
-            st, _ = step(st, jax.random.PRNGKey(i))
+        for i in range(updates):
+            st, _ = trainer.step(st, batch, jax.random.PRNGKey(i), True)
         jax.block_until_ready(st)
-        rows[-1]["update_s"] = round((time.time() - t) / args.updates, 4)
+        rows[-1]["update_s"] = round((time.time() - t) / updates, 4)
         # Equal digests across settings (benchmarks/compile_variants.py) = bit-identical training.
         rows[-1]["params_sha256"] = digest(st["params"])
         state = st
         print(json.dumps(rows[-1]), flush=True)
-    summary = {"config": args.config, "device": str(jax.devices()[0].device_kind), "platform": jax.default_backend(),
-               "programs": rows, "max_compile_s": max(r["compile_s"] for r in rows),
-               "total_compile_s": round(sum(r["compile_s"] for r in rows), 2), "provenance": provenance()}
-    print(f"max compile {summary['max_compile_s']} s, total {summary['total_compile_s']} s")
+    return rows
+
+
+def totals(rows: list) -> dict:
+    return {"max_compile_s": max(r["compile_s"] for r in rows),
+            "total_compile_s": round(sum(r["compile_s"] for r in rows), 2),
+            "update_s": {str(r["bucket"]): r["update_s"] for r in rows if "update_s" in r}}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="configs/default.py")
+    p.add_argument("--updates", type=int, default=5, help="timed updates per program")
+    p.add_argument("--out", default="")
+    p.add_argument("--set", nargs="*", default=[], help="config overrides key=python_value")
+    p.add_argument("--arrangements", nargs="+", default=["configured"], choices=list(ARRANGEMENTS),
+                   help="update arrangements to measure one after another (train.fuse_stages; "
+                        "'configured': the config's, on this platform), each once; the first gives the "
+                        "top-level figures")
+    args = p.parse_args()
+    cfg = load_config(args.config)
+    apply_overrides(cfg, args.set)
+    videos, splits, _ = load_dataset(cfg.data)
+    by, configured = {}, cfg.train.get("fuse_stages")
+    for name in args.arrangements:
+        fuse = fused_stages(configured if ARRANGEMENTS[name] is None else ARRANGEMENTS[name], cfg.train.schedule)
+        if any(rows[0]["update_programs"] == ("fused" if fuse else "per_stage") for rows in by.values()):
+            continue  # measured already under another name ('configured' is one of the others)
+        cfg.train.fuse_stages = fuse
+        by[name] = measure(cfg, videos, splits, args.updates)
+    first = by[args.arrangements[0]]
+    summary = {"config": args.config, "overrides": list(args.set), "device": str(jax.devices()[0].device_kind),
+               "platform": jax.default_backend(), "programs": first, **totals(first),
+               "arrangements": {name: {"update_programs": rows[0]["update_programs"], **totals(rows)}
+                                for name, rows in by.items()},
+               "provenance": provenance()}
+    if len(by) > 1:  # the parameters after each bucket's updates, compared across arrangements
+        digests = [[r["params_sha256"] for r in rows if "params_sha256" in r] for rows in by.values()]
+        summary["same_parameters"] = all(d == digests[0] for d in digests)
+    for name, t in summary["arrangements"].items():
+        print(f"{name} ({t['update_programs']}): max compile {t['max_compile_s']} s, total {t['total_compile_s']} s, "
+              f"s/update {t['update_s']}")
+    if "same_parameters" in summary:
+        print(f"same parameters after the updates in every arrangement: {summary['same_parameters']}")
     if args.out:
         from sgvs_jax.files import write_json
         write_json(args.out, summary, make_dirs=True)

@@ -6,7 +6,9 @@ Runs, each as its own process on this machine:
   * the README job (``python -m sgvs_jax.main --config configs/default.py``) twice
     with a new persistent compilation cache: cold (empty cache), then warm;
   * ``benchmarks/compile_cost.py`` on the default config: XLA compile seconds of
-    each update program alone (cache off), HLO size, seconds per update;
+    each update program alone (cache off), HLO size, seconds per update, in the
+    platform's default arrangement (``train.fuse_stages``: fused on the CPU, per
+    stage on accelerators) and in the other, with whether both train the same bits;
   * with ``--profile``, the README job a third time (warm) under cProfile: sgvs_jax's
     30 functions of most cumulative seconds and the 30 of most own seconds (the
     profiler slows Python-heavy parts, so this run's wall time is not the warm figure);
@@ -87,11 +89,16 @@ def main():
                                                   **profile_summary(f"{tmp}/warm.prof")}
             print(f"README job, warm, under cProfile: {wall:.1f} s", flush=True)
             save(args.out, figures, platform)
-        run([py, "benchmarks/compile_cost.py", "--out", f"{tmp}/compile.json"], 1200)
+        run([py, "benchmarks/compile_cost.py", "--out", f"{tmp}/compile.json", "--arrangements", "configured",
+             "fused", "per_stage"], 1200)
         cost = read_json(f"{tmp}/compile.json")
         figures["max_program_compile_s"] = cost["max_compile_s"]
         figures["programs"] = cost["programs"]
-        print(f"update programs: max compile {cost['max_compile_s']} s", flush=True)
+        figures["update_arrangements"] = {**cost["arrangements"], "same_parameters": cost.get("same_parameters")}
+        print(f"update programs ({cost['programs'][0]['update_programs']}): max compile {cost['max_compile_s']} s; "
+              + "; ".join(f"{a['update_programs']}: max {a['max_compile_s']} s, total {a['total_compile_s']} s, "
+                          f"s/update {a['update_s']}" for a in cost["arrangements"].values())
+              + f"; same parameters: {cost.get('same_parameters')}", flush=True)
         save(args.out, figures, platform)
         summe = [] if args.skip_summe else [("", []), ("_whole_batch", ["--override", "train.microbatch=0"])]
         for suffix, extra in summe[:1 if args.skip_whole_batch else None]:
