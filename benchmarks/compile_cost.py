@@ -103,6 +103,7 @@ def main():
                         "'configured': the config's, on this platform), each once; the first gives the "
                         "top-level figures")
     args = p.parse_args()
+    started = provenance()  # the tree as this process loaded it, before any file is written
     cfg = load_config(args.config)
     apply_overrides(cfg, args.set)
     videos, splits, _ = load_dataset(cfg.data)
@@ -118,7 +119,7 @@ def main():
                "platform": jax.default_backend(), "programs": first, **totals(first),
                "arrangements": {name: {"update_programs": rows[0]["update_programs"], **totals(rows)}
                                 for name, rows in by.items()},
-               "provenance": provenance()}
+               "provenance": started}
     if len(by) > 1:  # the parameters after each bucket's updates, compared across arrangements
         digests = [[r["params_sha256"] for r in rows if "params_sha256" in r] for rows in by.values()]
         summary["same_parameters"] = all(d == digests[0] for d in digests)

@@ -51,6 +51,7 @@ VARIANTS = {  # name -> (environment added, XLA flags added, config overrides)
 }
 TIMER = re.compile(r"\] (?P<label>.*?) time: .*?\((?P<us>\d+) us\) \(cumulative: (?P<cum>[\d.]+) (?P<unit>\w+),"
                    r".*#called: (?P<calls>\d+)\)")
+UPDATE_MODULE = re.compile(r"jit_(train_)?step\b")  # the fused update, or a stage's program (train.fuse_stages)
 UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0}
 TIMER_MODULES = "gpu_compiler=1,nvptx_compiler=1,compile_module_to_llvm_ir=1,cpu_compiler=1"
 
@@ -82,7 +83,8 @@ def run_variant(name: str, config: str, tmp: str, timeout: float) -> dict:
 
 def xla_phases(lines) -> dict:
     """XLA's scoped timers (lines "<label> time: 1.2 s (1234 us) (cumulative: ..., #called: n)")
-    boiled down: seconds of each phase of the update (labels naming ``jit_train_step``), and
+    boiled down: seconds of each phase of the update (labels naming ``jit_train_step``, or
+    ``jit_step`` for the programs of one stage each: summed over them), and
     the cumulative seconds and count of kernel IR emission over all programs of the process
     (GEMM autotuning emits every candidate kernel; summed over compile threads)."""
     update, emission = {}, None
@@ -91,7 +93,7 @@ def xla_phases(lines) -> dict:
         if not m:
             continue
         label = m["label"]
-        if "jit_train_step" in label:
+        if UPDATE_MODULE.search(label):
             update[label] = round(update.get(label, 0.0) + int(m["us"]) / 1e6, 3)
         elif "IR emission for " in label:
             emission = {"cumulative_s": round(float(m["cum"]) * UNITS.get(m["unit"], float("nan")), 1),
