@@ -117,7 +117,7 @@ def main():
     first = by[args.arrangements[0]]
     summary = {"config": args.config, "overrides": list(args.set), "device": str(jax.devices()[0].device_kind),
                "platform": jax.default_backend(), "programs": first, **totals(first),
-               "arrangements": {name: {"update_programs": rows[0]["update_programs"], **totals(rows)}
+               "arrangements": {name: {"update_programs": rows[0]["update_programs"], **totals(rows), "programs": rows}
                                 for name, rows in by.items()},
                "provenance": started}
     if len(by) > 1:  # the parameters after each bucket's updates, compared across arrangements

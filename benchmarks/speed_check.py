@@ -94,7 +94,9 @@ def main():
         cost = read_json(f"{tmp}/compile.json")
         figures["max_program_compile_s"] = cost["max_compile_s"]
         figures["programs"] = cost["programs"]
-        figures["update_arrangements"] = {**cost["arrangements"], "same_parameters": cost.get("same_parameters")}
+        figures["update_arrangements"] = {**{name: {k: v for k, v in a.items() if k != "programs"}
+                                                for name, a in cost["arrangements"].items()},
+                                          "same_parameters": cost.get("same_parameters")}
         print(f"update programs ({cost['programs'][0]['update_programs']}): max compile {cost['max_compile_s']} s; "
               + "; ".join(f"{a['update_programs']}: max {a['max_compile_s']} s, total {a['total_compile_s']} s, "
                           f"s/update {a['update_s']}" for a in cost["arrangements"].values())
