@@ -6,7 +6,9 @@
 #                     XLA's phase timers, parameter digests -> benchmarks/results/gpu_compile_variants.json
 #   speed_check       benchmarks/speed_check.py: the README job cold and warm (and once more, warm,
 #                     under cProfile: where a warm run's host time goes), each update program's
-#                     compile alone, the SumMe-shaped epoch and host RSS -> benchmarks/results/gpu_check.json
+#                     compile alone in both arrangements (train.fuse_stages: one program per stage, the
+#                     accelerators' default since stop 21, and the fused one; same bits or not), the
+#                     SumMe-shaped epoch and host RSS -> benchmarks/results/gpu_check.json
 #   tests             the compile-settings and jit/step tests on the accelerator
 # The CLIP benchmark (measured on the H100 on 2026-11-26) and compile_variants (measured on the H200
 # in stop 17: benchmarks/results/gpu_compile_variants_alone.json) are left out unless STEPS names them.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import ctypes
 import dataclasses
 import functools
@@ -70,7 +71,10 @@ class Sharder:
         return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
 
     def batch(self, batch: dict) -> dict:
-        return {k: self._put(v, self.replicated if k in SHARED_KEYS else self.data) for k, v in batch.items()}
+        shardings = {k: self.replicated if k in SHARED_KEYS else self.data for k in batch}
+        if jax.process_count() == 1:  # one call places every array (a process per host needs the callback)
+            return jax.device_put({k: np.asarray(v) for k, v in batch.items()}, shardings)
+        return {k: self._put(v, shardings[k]) for k, v in batch.items()}
 
     def state(self, state):
         """The state replicated, in buffers of the runtime's own: each leaf is placed
@@ -233,6 +237,9 @@ class Trainer:
         self.bank_size = len(videos)
         self._init = None
         self._precompiled = set()  # ("update", train_discriminator, bucket) / ("predict", None, bucket)
+        # One worker thread for what needs only the data (each split's reference rows: train_split),
+        # computed while the devices train; numpy, with its own seeds, so the numbers do not change.
+        self.background = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sgvs_reference")
 
     def title_bank(self, train_videos) -> np.ndarray:
         """(N, Ds) the training videos' titles for the semantic term, cycled to one
@@ -347,6 +354,16 @@ class Trainer:
         return int(sum(f._cache_size() for f in self.jitted))
 
 
+def reference_rows(config, videos: dict, test_keys, index: int) -> tuple:
+    """The split's reference rows, which need only the data: random scores (seeded by
+    ``config.seed + index``) and every training-free criterion, through the same pipeline."""
+    rnd = random_baseline(videos, test_keys, config.data.eval_mode, config.eval.random_draws,
+                          seed=config.seed + index, budget=config.eval.budget)
+    free = training_free_baselines(videos, test_keys, config.data.eval_mode, config.eval.budget,
+                                   features=lambda v: normalize(v.features, config.data.normalization))
+    return rnd, free
+
+
 def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir: str,
                 writer: MetricWriter, closing: list | None = None) -> dict:
     """Trains and evaluates one split; returns its record for results.json.  With a
@@ -378,10 +395,7 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
         print(f"split {index}: resumed at epoch {latest} from {ckpt.directory}", flush=True)
     writer.resume(f"split{index}/", start if start else -1)
     state = sharder.state(state)
-    rnd = random_baseline(videos, split["test_keys"], config.data.eval_mode, config.eval.random_draws,
-                          seed=config.seed + index, budget=config.eval.budget)
-    free = training_free_baselines(videos, split["test_keys"], config.data.eval_mode, config.eval.budget,
-                                   features=lambda v: normalize(v.features, config.data.normalization))
+    reference = trainer.background.submit(reference_rows, config, videos, split["test_keys"], index)
     bank = trainer.title_bank(train_videos)
     compiled = None
     if tcfg.precompile and start < tcfg.num_epochs:
@@ -434,6 +448,8 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
                 raise FloatingPointError(f"split {index} epoch {epoch + 1}: non-finite training loss "
                                          f"{train_metrics}; not saving this state")
             report(epoch + 1, train_metrics, time.time() - t0)
+            if reference.done():
+                reference.result()  # a failure there stops the run now, not after the last epoch
             if (epoch + 1) % config.checkpoint.get("every", 1) == 0 or epoch + 1 == tcfg.num_epochs:
                 ckpt.save(epoch + 1, state, history, run_config)
         done = True
@@ -442,6 +458,7 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
         ckpt.close(background=background)
         if background:
             closing.append(ckpt)
+    rnd, free = reference.result()
     return {
         "history": history,
         "selection": select_models(history, tcfg.warmup_epochs),

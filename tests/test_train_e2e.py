@@ -43,11 +43,40 @@ def test_results_file(full_run):
                                                 - split["selection"]["untrained"]["tau"])
     assert on_disk["provenance"]["config"]["seed"] == 0
     assert on_disk["update_slices"] == {"128": 0}  # train.microbatch=-1: a small bucket keeps the whole batch
+    assert on_disk["update_programs"] == "fused"  # train.fuse_stages=None on the CPU
     assert on_disk["provenance"]["packages"]["jax"]
     best = max(h["test"]["f1"] for h in split["history"] if h["epoch"] > 0)
     assert split["selection"]["max_test_f1_optimistic"]["f1"] == best
     events = [f for f in os.listdir(workdir) if f.startswith("events.out.tfevents")]
     assert events and len(read_tfrecords(os.path.join(workdir, events[0]))) > 4
+
+
+def test_reference_rows_are_the_evaluation_librarys(full_run):
+    """The random and training-free rows, computed by a worker thread while the split
+    trains, are what the evaluation library gives for the split's test videos."""
+    from sgvs_jax.data import load_dataset
+    from sgvs_jax.data.batching import normalize
+    from sgvs_jax.evaluation import random_baseline, training_free_baselines
+
+    _, results = full_run
+    cfg = tiny_config(num_epochs=4)
+    videos, _, _ = load_dataset(cfg.data)
+    keys = results["splits"]["0"]["test_keys"]
+    assert results["splits"]["0"]["random"] == random_baseline(videos, keys, "avg", cfg.eval.random_draws, seed=0)
+    assert results["splits"]["0"]["training_free"] == training_free_baselines(
+        videos, keys, "avg", features=lambda v: normalize(v.features, cfg.data.normalization))
+
+
+def test_a_failure_of_the_reference_rows_stops_the_run(tmp_path, monkeypatch):
+    """Raised in the worker thread, it ends the run at the next epoch, not after the last."""
+    def broken(*_):
+        raise ValueError("reference rows broke")
+
+    monkeypatch.setattr(train, "reference_rows", broken)
+    with pytest.raises(ValueError, match="reference rows broke"):
+        train.train_and_evaluate(tiny_config(num_epochs=3), str(tmp_path / "run"))
+    with open(tmp_path / "run" / "metrics.jsonl") as f:
+        assert max(json.loads(line)["step"] for line in f) == 1  # stopped after epoch 1 of 3
 
 
 def test_slices_of_one_video_give_the_whole_batch_results(full_run, tmp_path):
@@ -134,23 +163,27 @@ def test_ablation_switches_run(tmp_path):
 
 def test_data_parallel_8_devices_matches_1(tmp_path):
     """Batch sharded over 8 (forced host) devices gives the results of one device, also
-    when the sharded batch is cut into slices of one video (train.microbatch=1)."""
+    when the sharded batch is cut into slices of one video (train.microbatch=1) and
+    with one update program per stage (train.fuse_stages=False, the accelerators' default)."""
     script = (
         "import json, sys; sys.path.insert(0, %r)\n"
         "from sgvs_jax import train; from tests.tiny import tiny_config\n"
-        "cfg = tiny_config(num_epochs=2, batch_size=8, microbatch=int(sys.argv[2]))\n"
+        "cfg = tiny_config(num_epochs=2, batch_size=8, microbatch=int(sys.argv[2]), fuse_stages=eval(sys.argv[3]))\n"
         "r = train.train_and_evaluate(cfg, sys.argv[1])\n"
-        "import jax; print(json.dumps({'n': jax.device_count(), 'h': r['splits']['0']['history']}))\n"
+        "import jax; print(json.dumps({'n': jax.device_count(), 'programs': r['update_programs'], "
+        "'h': r['splits']['0']['history']}))\n"
     ) % ROOT
     out = {}
-    for n, microbatch in ((1, 0), (8, 0), (8, 1)):
+    for n, microbatch, fuse in ((1, 0, None), (8, 0, None), (8, 1, None), (8, 0, False)):
         env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}", JAX_PLATFORMS="cpu")
-        p = subprocess.run([sys.executable, "-c", script, str(tmp_path / f"d{n}m{microbatch}"), str(microbatch)],
-                           env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
+        p = subprocess.run([sys.executable, "-c", script, str(tmp_path / f"d{n}m{microbatch}{fuse}"), str(microbatch),
+                            repr(fuse)], env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
         assert p.returncode == 0, p.stderr[-3000:]
-        out[n, microbatch] = json.loads(p.stdout.strip().splitlines()[-1])
-    assert out[1, 0]["n"] == 1 and out[8, 0]["n"] == 8 and out[8, 1]["n"] == 8
-    for a, b in [pair for run in (out[8, 0], out[8, 1]) for pair in zip(out[1, 0]["h"], run["h"])]:
+        out[n, microbatch, fuse] = json.loads(p.stdout.strip().splitlines()[-1])
+    assert [r["n"] for r in out.values()] == [1, 8, 8, 8]
+    assert out[8, 0, False]["programs"] == "per_stage" and out[8, 0, None]["programs"] == "fused"
+    one = out[1, 0, None]["h"]
+    for a, b in [pair for key, run in out.items() if key[0] == 8 for pair in zip(one, run["h"])]:
         for k in a["train"]:
             assert a["train"][k] == pytest.approx(b["train"][k], rel=1e-4, abs=1e-5), k
         assert a["test"]["f1"] == pytest.approx(b["test"]["f1"], abs=1e-6)
