@@ -237,9 +237,6 @@ class Trainer:
         self.bank_size = len(videos)
         self._init = None
         self._precompiled = set()  # ("update", train_discriminator, bucket) / ("predict", None, bucket)
-        # One worker thread for what needs only the data (each split's reference rows: train_split),
-        # computed while the devices train; numpy, with its own seeds, so the numbers do not change.
-        self.background = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sgvs_reference")
 
     def title_bank(self, train_videos) -> np.ndarray:
         """(N, Ds) the training videos' titles for the semantic term, cycled to one
@@ -395,7 +392,11 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
         print(f"split {index}: resumed at epoch {latest} from {ckpt.directory}", flush=True)
     writer.resume(f"split{index}/", start if start else -1)
     state = sharder.state(state)
-    reference = trainer.background.submit(reference_rows, config, videos, split["test_keys"], index)
+    # The reference rows need only the data: a worker thread computes them while the split trains
+    # (numpy with its own seeds, so the numbers do not change); the thread ends with its task.
+    worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sgvs_reference")
+    reference = worker.submit(reference_rows, config, videos, split["test_keys"], index)
+    worker.shutdown(wait=False)
     bank = trainer.title_bank(train_videos)
     compiled = None
     if tcfg.precompile and start < tcfg.num_epochs:
