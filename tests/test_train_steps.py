@@ -73,6 +73,8 @@ def test_fuse_stages_auto_is_fused_on_the_cpu_only(platform, fuse_stages, schedu
     assert fused_stages(fuse_stages, schedule, platform) is fused
 
 
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="a claim about the CPU: elsewhere the two arrangements "
+                    "may fuse and round differently (benchmarks/compile_cost.py --arrangements measures it)")
 def test_per_stage_programs_train_the_fused_programs_bits_on_the_cpu(setup):
     """The trainer's programs as they run (sgvs_jax.xla_options settings, donation):
     three updates one program per stage land on the fused program's state bit for bit."""
