@@ -71,10 +71,7 @@ class Sharder:
         return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
 
     def batch(self, batch: dict) -> dict:
-        shardings = {k: self.replicated if k in SHARED_KEYS else self.data for k in batch}
-        if jax.process_count() == 1:  # one call places every array (a process per host needs the callback)
-            return jax.device_put({k: np.asarray(v) for k, v in batch.items()}, shardings)
-        return {k: self._put(v, shardings[k]) for k, v in batch.items()}
+        return {k: self._put(v, self.replicated if k in SHARED_KEYS else self.data) for k, v in batch.items()}
 
     def state(self, state):
         """The state replicated, in buffers of the runtime's own: each leaf is placed
