@@ -356,6 +356,6 @@ def make_predict(model: SGVS, outputs: tuple = ()):
     return predict
 
 
-__all__ = ["PARTS", "STAGE_PARTS", "AUTO", "slice_height", "fused_stages", "make_optimizers", "init_state", "make_train_step",
-           "make_stage_step", "make_multi_train_step", "init_member_states", "make_predict", "forward", "stage_loss",
-           "stage_grad"]
+__all__ = ["PARTS", "STAGE_PARTS", "AUTO", "slice_height", "fused_stages", "make_optimizers", "init_state",
+           "make_train_step", "make_stage_step", "make_multi_train_step", "init_member_states", "make_predict",
+           "forward", "stage_loss", "stage_grad"]
