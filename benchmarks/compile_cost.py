@@ -54,7 +54,6 @@ ARRANGEMENTS = {"configured": None, "fused": True, "per_stage": False}  # -> tra
 def measure(cfg, videos, splits, updates: int) -> list:
     """One row per update program and bucket, in the update arrangement ``cfg`` resolves to."""
     trainer = Trainer(cfg, videos)
-    arrangement = "fused" if trainer.fused else "per_stage"
     train_videos = [videos[k] for k in splits[0]["train_keys"]]
     state = trainer.sharder.state(trainer.init_state(jax.random.PRNGKey(0), train_videos[0]))
     bank = trainer.title_bank(train_videos)
@@ -69,7 +68,7 @@ def measure(cfg, videos, splits, updates: int) -> list:
             t = time.time()
             compiled = low.compile()  # jit finds it there: the step below compiles nothing more
             seconds = time.time() - t
-            rows.append({"update_programs": arrangement, "program": name, "bucket": bucket,
+            rows.append({"update_programs": trainer.update_programs, "program": name, "bucket": bucket,
                          "compile_s": round(seconds, 2), "stablehlo_lines": len(low.as_text().splitlines()),
                          "hlo_instructions": hlo_instructions(compiled.as_text())})
         st, _ = trainer.step(state, batch, rng, True)  # warm-up
@@ -107,11 +106,12 @@ def main():
     cfg = load_config(args.config)
     apply_overrides(cfg, args.set)
     videos, splits, _ = load_dataset(cfg.data)
-    by, configured = {}, cfg.train.get("fuse_stages")
+    by, configured, measured = {}, cfg.train.get("fuse_stages"), set()
     for name in args.arrangements:
         fuse = fused_stages(configured if ARRANGEMENTS[name] is None else ARRANGEMENTS[name], cfg.train.schedule)
-        if any(rows[0]["update_programs"] == ("fused" if fuse else "per_stage") for rows in by.values()):
+        if fuse in measured:
             continue  # measured already under another name ('configured' is one of the others)
+        measured.add(fuse)
         cfg.train.fuse_stages = fuse
         by[name] = measure(cfg, videos, splits, args.updates)
     first = by[args.arrangements[0]]

@@ -83,10 +83,9 @@ class Sharder:
         return self._own(placed)
 
 
-def make_step(config, model, txs):
-    """The jitted update: one program for the three stages, or one per stage
-    (``train.fuse_stages``; None = fused on the CPU, per stage on accelerators:
-    :func:`sgvs_jax.train_steps.fused_stages`).
+def make_step(config, model, txs, fused: bool):
+    """The jitted update: one program for the three stages (``fused``), or one per
+    stage (``train.fuse_stages`` resolved by :func:`sgvs_jax.train_steps.fused_stages`).
 
     Returns ``(step, jitted, lower)``: ``step(state, batch, rng, train_discriminator)``,
     the jitted functions (for cache statistics) and ``lower(state, batch, rng,
@@ -96,7 +95,7 @@ def make_step(config, model, txs):
     :func:`compile_in_parallel`).
     """
     tcfg = config.train
-    if fused_stages(tcfg.get("fuse_stages"), tcfg.schedule):
+    if fused:
         jitted = xla_options.jit(make_train_step(model, txs, tcfg), static_argnames="train_discriminator",
                                  donate_argnums=0)
 
@@ -228,7 +227,7 @@ class Trainer:
         self.txs = make_optimizers(config.optim)
         self.sharder = Sharder(tcfg.batch_size)
         self.fused = fused_stages(tcfg.get("fuse_stages"), tcfg.schedule)  # one update program, else one per stage
-        self.step, self.jitted, self._lower_step = make_step(config, self.model, self.txs)
+        self.step, self.jitted, self._lower_step = make_step(config, self.model, self.txs, self.fused)
         self.predict = xla_options.jit(make_predict(self.model, outputs=("scores", "h", "cos", "alpha")))
         self.batch_kwargs = batch_kwargs(config)
         self.bank_size = len(videos)
@@ -336,6 +335,11 @@ class Trainer:
         return {batch["features"].shape[1]: self.sharder.batch({**batch, **extra})
                 for _, batch in iterate_batches(list(one_each.values()), self.config.train.batch_size,
                                                 self.buckets, None, **self.batch_kwargs)}
+
+    @property
+    def update_programs(self) -> str:
+        """'fused' or 'per_stage', as results.json names the update's arrangement."""
+        return "fused" if self.fused else "per_stage"
 
     def slice_heights(self) -> dict:
         """bucket -> videos per gradient pass in its update (0: the whole batch), ``train.microbatch``
@@ -519,7 +523,7 @@ def train_and_evaluate(config, workdir: str, restart: bool = False) -> dict:
     is_main = jax.process_index() == 0
     results = {"data": where, "eval_mode": config.data.eval_mode, "selection_rules": RULES,
                "provenance": provenance(config), "update_slices": trainer.slice_heights(),
-               "update_programs": "fused" if trainer.fused else "per_stage", "splits": {}}
+               "update_programs": trainer.update_programs, "splits": {}}
     sliced = {b: m for b, m in results["update_slices"].items() if m}
     if sliced:
         print(f"updates in slices of {sorted(set(sliced.values()))} video(s) for buckets {sorted(map(int, sliced))} "
