@@ -3,6 +3,7 @@ program, and seconds per update, for a config (default: the embedded default).
 
     python benchmarks/compile_cost.py [--config configs/default.py] [--out FILE.json]
     python benchmarks/compile_cost.py --arrangements fused per_stage   # train.fuse_stages both ways
+    python benchmarks/compile_cost.py --arrangements per_stage per_stage_batched   # train.batched_passes
 
 Programs are compiled one at a time with the persistent cache off, so the
 seconds are each program's own.  HLO size is counted on the optimised module
@@ -10,8 +11,12 @@ seconds are each program's own.  HLO size is counted on the optimised module
 After the timed updates each row has the SHA-256 of the parameters
 (``params_sha256``): the same config on the same platform under other compile
 settings trains bit-identically where these agree; with more than one
-``--arrangements`` (one update program, or one per stage: ``train.fuse_stages``)
-``same_parameters`` says whether they agree in every bucket.
+``--arrangements`` (one update program, or one per stage: ``train.fuse_stages``;
+a call per generator and discriminator pass, or one vmapped call over them:
+``train.batched_passes``) ``same_parameters`` says whether they agree in every
+bucket, and ``max_parameter_difference`` how far each arrangement's parameters
+are from the first's after the last bucket's updates (the batched passes round
+differently, so they differ in the last bits).
 Compile seconds track HLO size, and both track a GPU's compile time, which is
 where this matters (an H100 took about 60 s per update program).
 """
@@ -34,7 +39,7 @@ from benchmarks.train_speed import apply_overrides  # noqa: E402
 from sgvs_jax.data import iterate_batches, load_dataset  # noqa: E402
 from sgvs_jax.provenance import digest, provenance  # noqa: E402
 from sgvs_jax.train import Trainer  # noqa: E402
-from sgvs_jax.train_steps import fused_stages  # noqa: E402
+from sgvs_jax.train_steps import batched_passes, fused_stages  # noqa: E402
 
 
 def load_config(path: str):
@@ -48,11 +53,16 @@ def hlo_instructions(text: str) -> int:
     return sum(1 for line in text.splitlines() if " = " in line and not line.lstrip().startswith("//"))
 
 
-ARRANGEMENTS = {"configured": None, "fused": True, "per_stage": False}  # -> train.fuse_stages (None: the config's)
+# name -> the train settings (train.fuse_stages, train.batched_passes); 'configured': the config's.
+ARRANGEMENTS = {"configured": {}, "fused": {"fuse_stages": True, "batched_passes": False},
+                "per_stage": {"fuse_stages": False, "batched_passes": False},
+                "fused_batched": {"fuse_stages": True, "batched_passes": True},
+                "per_stage_batched": {"fuse_stages": False, "batched_passes": True}}
 
 
-def measure(cfg, videos, splits, updates: int) -> list:
-    """One row per update program and bucket, in the update arrangement ``cfg`` resolves to."""
+def measure(cfg, videos, splits, updates: int) -> tuple:
+    """One row per update program and bucket, in the update arrangement ``cfg`` resolves
+    to, and the parameters after the last bucket's updates."""
     trainer = Trainer(cfg, videos)
     train_videos = [videos[k] for k in splits[0]["train_keys"]]
     state = trainer.sharder.state(trainer.init_state(jax.random.PRNGKey(0), train_videos[0]))
@@ -82,7 +92,7 @@ def measure(cfg, videos, splits, updates: int) -> list:
         rows[-1]["params_sha256"] = digest(st["params"])
         state = st
         print(json.dumps(rows[-1]), flush=True)
-    return rows
+    return rows, jax.device_get(state["params"])
 
 
 def totals(rows: list) -> dict:
@@ -98,22 +108,25 @@ def main():
     p.add_argument("--out", default="")
     p.add_argument("--set", nargs="*", default=[], help="config overrides key=python_value")
     p.add_argument("--arrangements", nargs="+", default=["configured"], choices=list(ARRANGEMENTS),
-                   help="update arrangements to measure one after another (train.fuse_stages; "
-                        "'configured': the config's, on this platform), each once; the first gives the "
-                        "top-level figures")
+                   help="update arrangements to measure one after another (train.fuse_stages and "
+                        "train.batched_passes; 'configured': the config's, on this platform), each once; the "
+                        "first gives the top-level figures")
     args = p.parse_args()
     started = provenance()  # the tree as this process loaded it, before any file is written
     cfg = load_config(args.config)
     apply_overrides(cfg, args.set)
     videos, splits, _ = load_dataset(cfg.data)
-    by, configured, measured = {}, cfg.train.get("fuse_stages"), set()
+    by, params, measured = {}, {}, set()
+    configured = {k: cfg.train.get(k) for k in ("fuse_stages", "batched_passes")}
     for name in args.arrangements:
-        fuse = fused_stages(configured if ARRANGEMENTS[name] is None else ARRANGEMENTS[name], cfg.train.schedule)
-        if fuse in measured:
+        settings = {**configured, **ARRANGEMENTS[name]}
+        resolved = (fused_stages(settings["fuse_stages"], cfg.train.schedule),
+                    batched_passes(settings["batched_passes"]))
+        if resolved in measured:
             continue  # measured already under another name ('configured' is one of the others)
-        measured.add(fuse)
-        cfg.train.fuse_stages = fuse
-        by[name] = measure(cfg, videos, splits, args.updates)
+        measured.add(resolved)
+        cfg.train.fuse_stages, cfg.train.batched_passes = resolved
+        by[name], params[name] = measure(cfg, videos, splits, args.updates)
     first = by[args.arrangements[0]]
     summary = {"config": args.config, "overrides": list(args.set), "device": str(jax.devices()[0].device_kind),
                "platform": jax.default_backend(), "programs": first, **totals(first),
@@ -123,11 +136,16 @@ def main():
     if len(by) > 1:  # the parameters after each bucket's updates, compared across arrangements
         digests = [[r["params_sha256"] for r in rows if "params_sha256" in r] for rows in by.values()]
         summary["same_parameters"] = all(d == digests[0] for d in digests)
+        reference = jax.tree_util.tree_leaves(params[args.arrangements[0]])
+        summary["max_parameter_difference"] = {
+            name: float(max(np.max(np.abs(a - b)) for a, b in zip(jax.tree_util.tree_leaves(p), reference)))
+            for name, p in params.items()}
     for name, t in summary["arrangements"].items():
         print(f"{name} ({t['update_programs']}): max compile {t['max_compile_s']} s, total {t['total_compile_s']} s, "
               f"s/update {t['update_s']}")
     if "same_parameters" in summary:
-        print(f"same parameters after the updates in every arrangement: {summary['same_parameters']}")
+        print(f"same parameters after the updates in every arrangement: {summary['same_parameters']}; "
+              f"max |difference| from {args.arrangements[0]}: {summary['max_parameter_difference']}")
     if args.out:
         from sgvs_jax.files import write_json
         write_json(args.out, summary, make_dirs=True)

@@ -1,7 +1,8 @@
 """XLA compile seconds of the update program under other compile settings, side by side.
 
     python benchmarks/compile_variants.py [--config configs/default.py] [--jobs N]
-        [--only as_is unrolled_prng] [--out benchmarks/results/compile_variants.json]
+        [--only as_is unrolled_prng] [--set train.fuse_stages=False]
+        [--out benchmarks/results/compile_variants.json]
 
 Each variant is ``benchmarks/compile_cost.py --updates 2`` in its own process
 (the persistent cache off), with its environment or config changed; ``--jobs``
@@ -22,6 +23,10 @@ The variants (``as_is`` is what sgvs_jax compiles with; see sgvs_jax/xla_options
                  a flag in XLA_FLAGS wins over sgvs_jax's option)
   ptxas_O0       as_is and --xla_gpu_disable_gpuasm_optimizations (ptxas -O0)
   no_dropout     as_is and model.dropout=0 (changes the numbers: shows dropout's share)
+  batched_passes as_is and train.batched_passes=True (one vmapped call over the generator's and the
+                 discriminator's passes: fewer HLO instructions, the same model up to rounding; the
+                 accelerators' default, so the same as as_is there)
+  separate_passes as_is and train.batched_passes=False (a call per pass: the CPU's default)
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ VARIANTS = {  # name -> (environment added, XLA flags added, config overrides)
     "autotune_on": ({}, "--xla_gpu_autotune_level=4", []),
     "ptxas_O0": ({}, "--xla_gpu_disable_gpuasm_optimizations=true", []),
     "no_dropout": ({}, "", ["model.dropout=0.0"]),
+    "batched_passes": ({}, "", ["train.batched_passes=True"]),
+    "separate_passes": ({}, "", ["train.batched_passes=False"]),
 }
 TIMER = re.compile(r"\] (?P<label>.*?) time: .*?\((?P<us>\d+) us\) \(cumulative: (?P<cum>[\d.]+) (?P<unit>\w+),"
                    r".*#called: (?P<calls>\d+)\)")
@@ -56,8 +63,9 @@ UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0}
 TIMER_MODULES = "gpu_compiler=1,nvptx_compiler=1,compile_module_to_llvm_ir=1,cpu_compiler=1"
 
 
-def run_variant(name: str, config: str, tmp: str, timeout: float) -> dict:
+def run_variant(name: str, config: str, tmp: str, timeout: float, common: tuple = ()) -> dict:
     env_add, flags, sets = VARIANTS[name]
+    sets = [*common, *sets]
     env = {**os.environ, **env_add, "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
            "TF_CPP_MIN_LOG_LEVEL": "0", "TF_CPP_VMODULE": TIMER_MODULES}
     env["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
@@ -116,6 +124,8 @@ def resummarize(paths) -> None:
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="configs/default.py")
+    p.add_argument("--set", nargs="*", default=[], help="config overrides key=python_value for every variant "
+                   "(e.g. train.fuse_stages=False: the programs of one stage each)")
     p.add_argument("--only", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--jobs", type=int, default=len(VARIANTS), help="variants run at once")
     p.add_argument("--timeout", type=float, default=600, help="seconds per variant's process")
@@ -131,7 +141,7 @@ def main():
     from sgvs_jax.provenance import provenance
     names = ["as_is"] + [n for n in args.only if n != "as_is"]
     with tempfile.TemporaryDirectory(prefix="sgvs_variants_") as tmp, ThreadPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(lambda n: run_variant(n, args.config, tmp, args.timeout), names))
+        rows = list(pool.map(lambda n: run_variant(n, args.config, tmp, args.timeout, args.set), names))
     base = rows[0].get("programs")
     for row in rows:
         if base and row.get("programs"):

@@ -7,8 +7,9 @@ Runs, each as its own process on this machine:
     with a new persistent compilation cache: cold (empty cache), then warm;
   * ``benchmarks/compile_cost.py`` on the default config: XLA compile seconds of
     each update program alone (cache off), HLO size, seconds per update, in the
-    platform's default arrangement (``train.fuse_stages``: fused on the CPU, per
-    stage on accelerators) and in the other, with whether both train the same bits;
+    platform's default arrangement (``train.fuse_stages`` and ``train.batched_passes``:
+    fused with a call per pass on the CPU, per stage with batched passes on
+    accelerators) and in the others, with how far their parameters are apart;
   * with ``--profile``, the README job a third time (warm) under cProfile: sgvs_jax's
     30 functions of most cumulative seconds and the 30 of most own seconds (the
     profiler slows Python-heavy parts, so this run's wall time is not the warm figure);
@@ -90,13 +91,14 @@ def main():
             print(f"README job, warm, under cProfile: {wall:.1f} s", flush=True)
             save(args.out, figures, platform)
         run([py, "benchmarks/compile_cost.py", "--out", f"{tmp}/compile.json", "--arrangements", "configured",
-             "fused", "per_stage"], 1200)
+             "fused", "per_stage", "per_stage_batched", "fused_batched"], 1200)
         cost = read_json(f"{tmp}/compile.json")
         figures["max_program_compile_s"] = cost["max_compile_s"]
         figures["programs"] = cost["programs"]
         figures["update_arrangements"] = {**{name: {k: v for k, v in a.items() if k != "programs"}
                                                 for name, a in cost["arrangements"].items()},
-                                          "same_parameters": cost.get("same_parameters")}
+                                          "same_parameters": cost.get("same_parameters"),
+                                          "max_parameter_difference": cost.get("max_parameter_difference")}
         print(f"update programs ({cost['programs'][0]['update_programs']}): max compile {cost['max_compile_s']} s; "
               + "; ".join(f"{a['update_programs']}: max {a['max_compile_s']} s, total {a['total_compile_s']} s, "
                           f"s/update {a['update_s']}" for a in cost["arrangements"].values())

@@ -100,6 +100,12 @@ def get_config():
     # compile one program at a time), per stage on accelerators (their hosts compile the three
     # smaller programs side by side: sgvs_jax.train_steps.fused_stages).
     c.train.fuse_stages = ml_collections.config_dict.placeholder(bool)
+    # One vmapped generator call for the two score sets and one vmapped discriminator call for
+    # [original, reconstructions] (True), each pass with its own keys (the same draws), or a call
+    # per pass (False): the same model up to float rounding (other last bits). None = auto:
+    # batched on accelerators (29 % fewer HLO instructions for their compile), a call per pass
+    # on the CPU (sgvs_jax.train_steps.batched_passes).
+    c.train.batched_passes = ml_collections.config_dict.placeholder(bool)
     c.train.precompile = True  # compile every bucket's programs in parallel threads before training
 
     c.optim = ml_collections.ConfigDict()

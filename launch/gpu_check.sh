@@ -6,9 +6,11 @@
 #                     XLA's phase timers, parameter digests -> benchmarks/results/gpu_compile_variants.json
 #   speed_check       benchmarks/speed_check.py: the README job cold and warm (and once more, warm,
 #                     under cProfile: where a warm run's host time goes), each update program's
-#                     compile alone in both arrangements (train.fuse_stages: one program per stage, the
-#                     accelerators' default since stop 21, and the fused one; same bits or not), the
-#                     SumMe-shaped epoch and host RSS -> benchmarks/results/gpu_check.json
+#                     compile alone in four arrangements (train.fuse_stages: one program per stage, the
+#                     accelerators' default since stop 21, or one fused program; train.batched_passes:
+#                     one vmapped call over each network's passes, their default since stop 22, or a
+#                     call per pass; how far their parameters end apart), the SumMe-shaped epoch and
+#                     host RSS -> benchmarks/results/gpu_check.json
 #   tests             the compile-settings tests and the stage-step tests on the accelerator (the
 #                     microbatch and member tests, minutes on a CPU, are left to CI)
 # The CLIP benchmark (measured on the H100 on 2026-11-26) and compile_variants (measured on the H200
@@ -38,10 +40,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 $PY -c 'import jax, flax, optax, numpy; print("jax", jax.__version__, "flax", flax.__version__,
 "optax", optax.__version__, "numpy", numpy.__version__, jax.devices(), flush=True)'
 step compile_variants 200 $PY benchmarks/compile_variants.py --jobs 1 --timeout 80 \
-  --only as_is as_is_again autotune_on unrolled_prng --out benchmarks/results/gpu_compile_variants.json
-step speed_check 400 $PY benchmarks/speed_check.py --skip_whole_batch --profile
+  --only as_is as_is_again autotune_on unrolled_prng separate_passes --out benchmarks/results/gpu_compile_variants.json
+step speed_check 450 $PY benchmarks/speed_check.py --skip_whole_batch --profile
 step clip_speed 60 $PY benchmarks/summarize_speed.py --clip_only 2048
 step tests 90 $PY -m pytest -q -x -p no:cacheprovider tests/test_xla_options.py tests/test_train_steps.py \
-  -k "xla_options or incremental_step or each_stage or fuse_stages"
+  -k "xla_options or incremental_step or each_stage or fuse_stages or batched_passes_draw"
 cp benchmarks/results/gpu_check.json benchmarks/results/gpu_compile_variants.json "$LOG/" 2>/dev/null
 exit 0

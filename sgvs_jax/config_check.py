@@ -23,6 +23,7 @@ CHOICES = {
     "train.recon": ("stepwise", "pooled"),
     "train.semantic_pooling": ("scores", "mean"),
     "train.fuse_stages": (None, True, False),
+    "train.batched_passes": (None, True, False),
 }
 SEMANTIC_SOURCES = ("text_tokens", "text_pooled", "clip_frames")
 

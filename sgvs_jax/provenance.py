@@ -45,6 +45,31 @@ def digest(tree) -> str:
     return h.hexdigest()
 
 
+# The vector extensions XLA:CPU may compile for: two CPUs that differ in them can round the
+# same program differently, so bit-identical results are a claim per CPU, not per "cpu" backend.
+CPU_FEATURES = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+                "avx_vnni", "amx_tile", "amx_bf16", "asimd", "sve")
+
+
+def cpu() -> dict:
+    """The host CPU's model name and which of ``CPU_FEATURES`` it has (Linux's /proc/cpuinfo;
+    ``platform.processor()`` and no features elsewhere)."""
+    model, flags = platform.processor() or None, set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "Model", "CPU part") and model in (None, "", platform.machine()):
+                    model = value.strip()
+                elif key in ("flags", "Features"):
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    return {"model": model, "features": [f for f in CPU_FEATURES if f in flags], "cores": os.cpu_count()}
+
+
 def provenance(config=None) -> dict:
     versions = {}
     for p in PACKAGES:
@@ -57,6 +82,7 @@ def provenance(config=None) -> dict:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "cpu": cpu(),
         "packages": versions,
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),
@@ -68,6 +94,7 @@ def provenance(config=None) -> dict:
         from sgvs_jax import xla_options
         out["jax_backend"] = jax.default_backend()
         out["jax_devices"] = [str(d) for d in jax.devices()]
+        out["jax_device_kind"] = jax.devices()[0].device_kind
         out.update(xla_options.settings())  # what sgvs_jax's programs compile with
     except Exception:  # pragma: no cover
         pass

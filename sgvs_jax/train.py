@@ -27,7 +27,7 @@ from sgvs_jax.files import write_json
 from sgvs_jax.metrics_writer import MetricWriter
 from sgvs_jax.models import SGVS, count_params
 from sgvs_jax.provenance import provenance
-from sgvs_jax.train_steps import SHARED_KEYS, STAGE_PARTS, fused_stages, init_state, make_optimizers, \
+from sgvs_jax.train_steps import SHARED_KEYS, STAGE_PARTS, batched_passes, fused_stages, init_state, make_optimizers, \
     make_predict, make_stage_step, make_train_step, slice_height
 from sgvs_jax.workdir import Workdir, WorkdirError, training_config
 
@@ -338,8 +338,10 @@ class Trainer:
 
     @property
     def update_programs(self) -> str:
-        """'fused' or 'per_stage', as results.json names the update's arrangement."""
-        return "fused" if self.fused else "per_stage"
+        """'fused' or 'per_stage' (with '_batched' where ``train.batched_passes``), as
+        results.json names the update's arrangement."""
+        batched = batched_passes(self.config.train.get("batched_passes"))
+        return ("fused" if self.fused else "per_stage") + ("_batched" if batched else "")
 
     def slice_heights(self) -> dict:
         """bucket -> videos per gradient pass in its update (0: the whole batch), ``train.microbatch``

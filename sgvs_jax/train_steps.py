@@ -71,36 +71,87 @@ def init_state(model: SGVS, txs: dict, rng, batch, sigma) -> dict:
 RNG_STREAMS = ("select", "gate", "generate", "real", "fake", "uniform", "uniform_gate", "uniform_generate")
 
 
-def forward(model: SGVS, params, batch, rng, cfg, adversarial: bool, row_offset=None) -> dict:
+def forward(model: SGVS, params, batch, rng, cfg, adversarial: bool, row_offset=None, uniform: bool = True) -> dict:
     """Selector -> selection gate -> reconstruction (-> discriminator).
 
     ``cfg`` is ``config.train``: ``selection`` and ``selection_temperature`` pick
     the bottleneck (:mod:`sgvs_jax.models.bottleneck`); ``uniform_fake`` adds a
-    reconstruction from uniform random scores as a second fake (SUM-GAN).
+    reconstruction from uniform random scores as a second fake (SUM-GAN), where
+    ``uniform`` (False: stage 1, whose loss has no use for it).
     ``row_offset``: the batch is rows ``[row_offset, row_offset + B)`` of a taller
     batch and draws exactly what those rows draw there (``train.microbatch``).
+    ``cfg.batched_passes``: one generator call for the two score sets and one
+    discriminator call for [original, reconstruction(s)], each a ``jax.vmap`` over
+    the passes and their own keys, so every pass draws what it draws alone (the
+    same dropout masks and noise): a smaller program, the same model up to float
+    rounding (:func:`passes`).
     """
     keys = dict(zip(RNG_STREAMS, jax.random.split(rng, len(RNG_STREAMS))))
     x, mask = batch["features"], batch["mask"]
     sel = model.select(params, batch, keys["select"], row_offset=row_offset)
     s = sel["scores"]
+    with_uniform = adversarial and cfg.uniform_fake and uniform
+    many = passes(batched_passes(cfg.get("batched_passes")))
 
     def generate(scores, gate_key, generate_key):
         g, bias = bottleneck.gate(scores, mask, gate_key, cfg.selection, cfg.selection_temperature,
-                                     row_offset=row_offset)
+                                  row_offset=row_offset)
         return model.reconstruct(params, x * g[..., None], mask, generate_key, bias, row_offset=row_offset), g
 
-    x_hat, g = generate(s, keys["gate"], keys["generate"])
+    def discriminate(inputs, key):
+        return model.discriminate(params, inputs, mask, key, row_offset=row_offset)
+
+    score_sets = [(s, keys["gate"], keys["generate"])]
+    if with_uniform:
+        u = row_random.uniform(keys["uniform"], s.shape, row_offset=row_offset) * mask
+        score_sets.append((u, keys["uniform_gate"], keys["uniform_generate"]))
+    generated = many(generate, score_sets)
+    (x_hat, g) = generated[0]
     out = {"scores": s, "gate": g, "x_hat": x_hat, "alpha": sel.get("alpha", jnp.zeros(())),
            "frame_view": sel.get("frame_view")}
     if adversarial:
-        out["real"] = model.discriminate(params, x, mask, keys["real"], row_offset=row_offset)
-        out["fake"] = model.discriminate(params, x_hat, mask, keys["fake"], row_offset=row_offset)
-        if cfg.uniform_fake:
-            u = row_random.uniform(keys["uniform"], s.shape, row_offset=row_offset) * mask
-            x_u, _ = generate(u, keys["uniform_gate"], keys["uniform_generate"])
-            out["uniform"] = model.discriminate(params, x_u, mask, keys["fake"], row_offset=row_offset)
+        # The uniform fake's discriminator pass shares the reconstruction's key (as it always has).
+        judged = many(discriminate, [(x, keys["real"]), (x_hat, keys["fake"])]
+                      + ([(generated[1][0], keys["fake"])] if with_uniform else []))
+        out.update(zip(("real", "fake", "uniform"), judged))
     return out
+
+
+def batched_passes(value, platform: str | None = None) -> bool:
+    """Whether :func:`forward` makes one vmapped call over a network's passes.
+
+    ``train.batched_passes`` True or False is taken as it is; None (auto) batches
+    on accelerators and keeps a call per pass on the CPU.  Both make the same
+    passes with the same keys, so they train the same model up to float rounding
+    (other last bits).  Batched, the default's update has 29 % fewer HLO
+    instructions (55,556 -> 39,674; its programs of one stage each 20,497 ->
+    16,693 at most) and XLA's HLO passes take about a third less time; on the CPU
+    the LLVM back end, most of its compile, takes as long or longer, so the total
+    is not shorter there, while a GPU's compile was three quarters HLO passes
+    (benchmarks/RESULTS.md).  On the CPU the published numbers keep their bits."""
+    if value is not None:
+        return bool(value)
+    return (platform or jax.default_backend()) != "cpu"
+
+
+def passes(batched: bool):
+    """``many(fn, calls) -> [fn(*args) for args in calls]``: one call each, or
+    (``batched``) one ``jax.vmap`` of ``fn`` over the calls' stacked arguments,
+    its outputs cut back into one per call.  Random keys are arguments like the
+    rest, so a vmapped call draws, row of the stack by row, exactly what its own
+    call draws (JAX's PRNG is a function of the key alone)."""
+
+    def separate(fn, calls):
+        return [fn(*args) for args in calls]
+
+    def stacked(fn, calls):
+        if len(calls) == 1:
+            return separate(fn, calls)
+        args = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *calls)
+        out = jax.vmap(fn)(*args)
+        return [jax.tree_util.tree_map(lambda a, i=i: a[i], out) for i in range(len(calls))]
+
+    return stacked if batched else separate
 
 
 def reconstruction_loss(o, batch, cfg, adversarial: bool):
@@ -132,7 +183,7 @@ def stage_loss(stage: str, model: SGVS, cfg, adversarial: bool):
     """Returns loss_fn(params, batch, rng, sigma, row_offset=None) -> (loss, metrics) for one stage."""
 
     def loss_fn(params, batch, rng, sigma, row_offset=None):
-        o = forward(model, params, batch, rng, cfg, adversarial, row_offset=row_offset)
+        o = forward(model, params, batch, rng, cfg, adversarial, row_offset=row_offset, uniform=stage != "stage1")
         mask, valid = batch["mask"], batch["valid"]
         recon = reconstruction_loss(o, batch, cfg, adversarial)
         m = {"recon": recon}
@@ -356,6 +407,6 @@ def make_predict(model: SGVS, outputs: tuple = ()):
     return predict
 
 
-__all__ = ["PARTS", "STAGE_PARTS", "AUTO", "slice_height", "fused_stages", "make_optimizers", "init_state",
-           "make_train_step", "make_stage_step", "make_multi_train_step", "init_member_states", "make_predict",
-           "forward", "stage_loss", "stage_grad"]
+__all__ = ["PARTS", "STAGE_PARTS", "AUTO", "slice_height", "fused_stages", "batched_passes", "make_optimizers",
+           "init_state", "make_train_step", "make_stage_step", "make_multi_train_step", "init_member_states",
+           "make_predict", "forward", "passes", "stage_loss", "stage_grad"]

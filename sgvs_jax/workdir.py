@@ -30,9 +30,11 @@ LOCK = ".lock"
 # rounding; it sets memory and speed, and results.json names the slice heights its buckets used
 # (update_slices).  train.fuse_stages likewise: one program or one per stage runs the same stages
 # with the same keys (the same bits on the CPU); results.json names which ran (update_programs).
+# train.batched_passes too: the same passes with the same keys, vmapped, so float rounding apart.
 # A record written before a key joined this list is read without it (recorded_training_config).
 NOT_TRAINING = ("splits", "distributed", "compilation_cache_dir", "train.precompile", "train.num_epochs",
-                "checkpoint.every", "checkpoint.keep", "train.microbatch", "train.fuse_stages")
+                "checkpoint.every", "checkpoint.keep", "train.microbatch", "train.fuse_stages",
+                "train.batched_passes")
 
 
 # Keys added after runs existed, at the value that behaves as before they existed:

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from sgvs_jax import train
+from sgvs_jax import provenance, train
 from sgvs_jax.checkpointing import CheckpointError
 from sgvs_jax.metrics_writer import read_tfrecords
 from tests.tiny import tiny_config
@@ -43,8 +43,11 @@ def test_results_file(full_run):
                                                 - split["selection"]["untrained"]["tau"])
     assert on_disk["provenance"]["config"]["seed"] == 0
     assert on_disk["update_slices"] == {"128": 0}  # train.microbatch=-1: a small bucket keeps the whole batch
-    assert on_disk["update_programs"] == "fused"  # train.fuse_stages=None on the CPU
+    assert on_disk["update_programs"] == "fused"  # train.fuse_stages=None, train.batched_passes=None on the CPU
     assert on_disk["provenance"]["packages"]["jax"]
+    if sys.platform == "linux":  # the CPU, whose vector extensions set XLA:CPU's rounding
+        cpu = on_disk["provenance"]["cpu"]
+        assert cpu["model"] and cpu["cores"] >= 1 and set(cpu["features"]) <= set(provenance.CPU_FEATURES)
     best = max(h["test"]["f1"] for h in split["history"] if h["epoch"] > 0)
     assert split["selection"]["max_test_f1_optimistic"]["f1"] == best
     events = [f for f in os.listdir(workdir) if f.startswith("events.out.tfevents")]
@@ -164,11 +167,13 @@ def test_ablation_switches_run(tmp_path):
 def test_data_parallel_8_devices_matches_1(tmp_path):
     """Batch sharded over 8 (forced host) devices gives the results of one device, also
     when the sharded batch is cut into slices of one video (train.microbatch=1) and
-    with one update program per stage (train.fuse_stages=False, the accelerators' default)."""
+    with the accelerators' defaults: one update program per stage (train.fuse_stages=False)
+    and one vmapped call over each network's passes (train.batched_passes=True)."""
     script = (
         "import json, sys; sys.path.insert(0, %r)\n"
         "from sgvs_jax import train; from tests.tiny import tiny_config\n"
-        "cfg = tiny_config(num_epochs=2, batch_size=8, microbatch=int(sys.argv[2]), fuse_stages=eval(sys.argv[3]))\n"
+        "cfg = tiny_config(num_epochs=2, batch_size=8, microbatch=int(sys.argv[2]), fuse_stages=eval(sys.argv[3]),\n"
+        "                 batched_passes=True if eval(sys.argv[3]) is False else None)\n"
         "r = train.train_and_evaluate(cfg, sys.argv[1])\n"
         "import jax; print(json.dumps({'n': jax.device_count(), 'programs': r['update_programs'], "
         "'h': r['splits']['0']['history']}))\n"
@@ -181,7 +186,7 @@ def test_data_parallel_8_devices_matches_1(tmp_path):
         assert p.returncode == 0, p.stderr[-3000:]
         out[n, microbatch, fuse] = json.loads(p.stdout.strip().splitlines()[-1])
     assert [r["n"] for r in out.values()] == [1, 8, 8, 8]
-    assert out[8, 0, False]["programs"] == "per_stage" and out[8, 0, None]["programs"] == "fused"
+    assert out[8, 0, False]["programs"] == "per_stage_batched" and out[8, 0, None]["programs"] == "fused"
     one = out[1, 0, None]["h"]
     for a, b in [pair for key, run in out.items() if key[0] == 8 for pair in zip(one, run["h"])]:
         for k in a["train"]:

@@ -255,3 +255,81 @@ def test_microbatch_holds_fewer_activations(setup):
         compiled = step.lower(state, {**batch, "title_bank": batch["title"]}, jax.random.PRNGKey(0), True).compile()
         temp[m] = compiled.memory_analysis().temp_size_in_bytes
     assert temp[1] < 0.6 * temp[0], temp
+
+
+@pytest.mark.parametrize("platform, value, batched", [
+    ("cpu", None, False), ("gpu", None, True), ("tpu", None, True), ("cpu", True, True), ("gpu", False, False)])
+def test_batched_passes_auto_on_accelerators_only(platform, value, batched):
+    from sgvs_jax.train_steps import batched_passes
+    assert batched_passes(value, platform) is batched
+
+
+def _forward(cfg, trainer, batch, state, batched):
+    from sgvs_jax.train_steps import forward
+    c = cfg.copy_and_resolve_references()
+    c.train.batched_passes = batched
+    fn = jax.jit(lambda p, b, r: forward(trainer.model, p, b, r, c.train, True))
+    return jax.device_get(fn(state["params"], batch, jax.random.PRNGKey(5)))
+
+
+def test_batched_passes_draw_what_each_pass_draws(setup):
+    """One vmapped call over the generator's score sets and the discriminator's inputs,
+    each with its own keys, with dropout, gate noise and the uniform fake on: every
+    pass's outputs are the separate call's, up to float rounding (a pass drawing
+    another pass's masks would be off by far more)."""
+    cfg, trainer, batch = setup
+    assert cfg.model.dropout > 0 and cfg.train.selection == "concrete" and cfg.train.uniform_fake
+    batch = _batch_with_empty_slot(batch)
+    state = fresh_state(trainer)
+    one, many = (_forward(cfg, trainer, batch, state, b) for b in (False, True))
+    for k in ("scores", "gate", "x_hat"):
+        np.testing.assert_allclose(many[k], one[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    for k in ("real", "fake", "uniform"):
+        for name in ("states", "hidden", "prob"):
+            np.testing.assert_allclose(many[k][name], one[k][name], rtol=1e-5, atol=1e-6, err_msg=f"{k}/{name}")
+    assert not np.allclose(one["fake"]["states"], one["uniform"]["states"], atol=1e-3)  # two different fakes
+
+
+@pytest.fixture(scope="module")
+def batched_vs_separate(setup):
+    """Per stage: each setting's ((loss, metrics), grads) and its compiled program's HLO
+    instruction count, at one state and batch."""
+    from sgvs_jax.train_steps import stage_grad
+    cfg, trainer, batch = setup
+    batch = _batch_with_empty_slot(batch)
+    state = fresh_state(trainer)
+    out = {}
+    for stage in STAGE_PARTS:
+        for batched in (False, True):
+            c = cfg.copy_and_resolve_references()
+            c.train.batched_passes = batched
+            fn = jax.jit(stage_grad(stage, trainer.model, c.train, True))
+            args = (state["params"], batch, jax.random.PRNGKey(0), state["sigma"])
+            text = fn.lower(*args).compile().as_text()
+            out[stage, batched] = (jax.device_get(fn(*args)),
+                                   sum(1 for line in text.splitlines() if " = " in line))
+    return out
+
+
+@pytest.mark.parametrize("stage", list(STAGE_PARTS))
+def test_batched_passes_gradient_equals_separate_calls(batched_vs_separate, stage):
+    ((loss_a, m_a), g_a), _ = batched_vs_separate[stage, False]
+    ((loss_b, m_b), g_b), _ = batched_vs_separate[stage, True]
+    np.testing.assert_allclose(float(loss_b), float(loss_a), rtol=1e-5)
+    for k in m_a:
+        np.testing.assert_allclose(float(m_b[k]), float(m_a[k]), rtol=1e-5, atol=1e-7, err_msg=k)
+    moved = 0
+    for part in STAGE_PARTS[stage]:
+        for a, b in zip(jax.tree_util.tree_leaves(g_a[part]), jax.tree_util.tree_leaves(g_b[part])):
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=2e-4, atol=1e-6)
+            moved += int(np.any(np.asarray(a) != 0))
+    assert moved, f"{stage}: no gradient reached its subtrees"
+
+
+@pytest.mark.parametrize("stage", ["stage2", "stage3"])
+def test_batched_passes_make_a_smaller_program(batched_vs_separate, stage):
+    """What batching is for: stages 2 and 3 judge three inputs and generate from two score
+    sets, so their programs shrink most (stage 1 judges two)."""
+    _, separate = batched_vs_separate[stage, False]
+    _, batched = batched_vs_separate[stage, True]
+    assert batched < 0.8 * separate, (batched, separate)
