@@ -87,14 +87,23 @@ def summe_shaped(seed: int):
 
 
 def apply_overrides(cfg, items) -> None:
-    """``a.b=value`` items onto ``cfg`` (values parsed as Python, strings as is)."""
+    """``a.b=value`` items onto ``cfg`` (values parsed as Python, strings as is; a value
+    for a placeholder left at None, ``train.fuse_stages`` say, as parsed: the
+    placeholder checks its type)."""
     for item in items:
         key, value = item.split("=", 1)
         node = cfg
         *path, leaf = key.split(".")
         for k in path:
             node = node[k]
-        node[leaf] = type(node[leaf])(eval(value)) if not isinstance(node[leaf], str) else value
+        current = node[leaf]
+        if isinstance(current, str):
+            node[leaf] = value
+        else:
+            parsed = eval(value)
+            if isinstance(current, bool) and not isinstance(parsed, bool):
+                raise TypeError(f"{key} takes True or False, not {value!r}")
+            node[leaf] = parsed if current is None or parsed is None else type(current)(parsed)
 
 
 def run_epoch(trainer, state, videos, rng_seed, limit=None):

@@ -78,3 +78,21 @@ def test_shipped_configs_pass():
     for name in names:
         check_config(__import__(f"configs.{name}", fromlist=["get_config"]).get_config())
     check_config(default.get_config())
+
+
+def test_benchmark_overrides_set_placeholders_and_keep_types():
+    """benchmarks' --set / --override: a placeholder left at None (train.fuse_stages,
+    train.batched_passes) takes a bool, and other values keep their type."""
+    from benchmarks.train_speed import apply_overrides
+    cfg = default.get_config()
+    assert cfg.train.fuse_stages is None and cfg.train.batched_passes is None
+    apply_overrides(cfg, ["train.fuse_stages=False", "train.batched_passes=True", "train.num_epochs=3.0",
+                          "data.source=h5"])
+    assert cfg.train.fuse_stages is False and cfg.train.batched_passes is True
+    assert cfg.train.num_epochs == 3 and isinstance(cfg.train.num_epochs, int) and cfg.data.source == "h5"
+    for bad in ("train.batched_passes='yes'", "train.fuse_stages=1"):
+        with pytest.raises(TypeError):  # set (a bool), and left at None (the placeholder's check)
+            apply_overrides(cfg, [bad])
+        with pytest.raises(TypeError):
+            apply_overrides(default.get_config(), [bad])
+    check_config(default.get_config())
