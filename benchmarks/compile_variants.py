@@ -89,6 +89,12 @@ def run_variant(name: str, config: str, tmp: str, timeout: float, common: tuple 
     return row
 
 
+def digests(programs: list) -> list:
+    """The parameters' SHA-256 after each bucket's updates (the last program of a bucket has it:
+    one per bucket, whether fused or one program per stage)."""
+    return [r["params_sha256"] for r in programs if "params_sha256" in r]
+
+
 def xla_phases(lines) -> dict:
     """XLA's scoped timers (lines "<label> time: 1.2 s (1234 us) (cumulative: ..., #called: n)")
     boiled down: seconds of each phase of the update (labels naming ``jit_train_step``, or
@@ -145,8 +151,7 @@ def main():
     base = rows[0].get("programs")
     for row in rows:
         if base and row.get("programs"):
-            row["same_bits_as_as_is"] = [r["params_sha256"] for r in row["programs"]] == \
-                [r["params_sha256"] for r in base]
+            row["same_bits_as_as_is"] = digests(row["programs"]) == digests(base)
         print(json.dumps({k: row.get(k) for k in ("variant", "max_compile_s", "same_bits_as_as_is", "error")}),
               flush=True)
     record = {"device": f"{jax.devices()[0].device_kind} ({jax.default_backend()}, {os.cpu_count()} host cores)",
