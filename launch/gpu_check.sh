@@ -6,11 +6,11 @@
 #                     XLA's phase timers, parameter digests -> benchmarks/results/gpu_compile_variants.json
 #   speed_check       benchmarks/speed_check.py: the README job cold and warm (and once more, warm,
 #                     under cProfile: where a warm run's host time goes), each update program's
-#                     compile alone in four arrangements (train.fuse_stages: one program per stage, the
-#                     accelerators' default since stop 21, or one fused program; train.batched_passes:
-#                     one vmapped call over each network's passes, their default since stop 22, or a
-#                     call per pass; how far their parameters end apart), the SumMe-shaped epoch and
-#                     host RSS -> benchmarks/results/gpu_check.json
+#                     compile alone in three arrangements (per stage with batched passes, the
+#                     accelerators' default since stop 22; per stage with a call per pass, stop 21's; the
+#                     fused update with a call per pass, stop 17's: train.fuse_stages and
+#                     train.batched_passes; how far their parameters end apart), the SumMe-shaped epoch
+#                     and host RSS -> benchmarks/results/gpu_check.json
 #   tests             the compile-settings tests and the stage-step tests on the accelerator (the
 #                     microbatch and member tests, minutes on a CPU, are left to CI)
 # The CLIP benchmark (measured on the H100 on 2026-11-26) and compile_variants (measured on the H200
