@@ -20,6 +20,10 @@ averaged over the batch's real videos either way) and the same random draws
 (each slice draws its rows of the whole batch's dropout masks, gate noise and
 uniform fakes, :mod:`sgvs_jax.models.row_random`), so it trains the model the
 whole batch trains, up to float rounding: a memory setting, not a change of method.
+
+``train.batched_passes`` makes one ``jax.vmap`` call over the generator's score
+sets and one over the discriminator's inputs, each pass with its own keys: the
+same passes and draws in a smaller program (:func:`batched_passes`, :func:`passes`).
 """
 
 from __future__ import annotations
@@ -76,8 +80,8 @@ def forward(model: SGVS, params, batch, rng, cfg, adversarial: bool, row_offset=
 
     ``cfg`` is ``config.train``: ``selection`` and ``selection_temperature`` pick
     the bottleneck (:mod:`sgvs_jax.models.bottleneck`); ``uniform_fake`` adds a
-    reconstruction from uniform random scores as a second fake (SUM-GAN), where
-    ``uniform`` (False: stage 1, whose loss has no use for it).
+    reconstruction from uniform random scores as a second fake (SUM-GAN), unless
+    ``uniform`` is False (stage 1, whose loss has no use for it).
     ``row_offset``: the batch is rows ``[row_offset, row_offset + B)`` of a taller
     batch and draws exactly what those rows draw there (``train.microbatch``).
     ``cfg.batched_passes``: one generator call for the two score sets and one
