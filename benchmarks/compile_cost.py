@@ -53,6 +53,12 @@ def hlo_instructions(text: str) -> int:
     return sum(1 for line in text.splitlines() if " = " in line and not line.lstrip().startswith("//"))
 
 
+def digests(rows: list) -> list:
+    """The parameters' SHA-256 after each bucket's updates, in bucket order (a bucket's last
+    program's row has it: one per bucket, whether fused or one program per stage)."""
+    return [r["params_sha256"] for r in rows if "params_sha256" in r]
+
+
 # name -> the train settings (train.fuse_stages, train.batched_passes); 'configured': the config's.
 ARRANGEMENTS = {"configured": {}, "fused": {"fuse_stages": True, "batched_passes": False},
                 "per_stage": {"fuse_stages": False, "batched_passes": False},
@@ -134,8 +140,8 @@ def main():
                                 for name, rows in by.items()},
                "provenance": started}
     if len(by) > 1:  # the parameters after each bucket's updates, compared across arrangements
-        digests = [[r["params_sha256"] for r in rows if "params_sha256" in r] for rows in by.values()]
-        summary["same_parameters"] = all(d == digests[0] for d in digests)
+        each = [digests(rows) for rows in by.values()]
+        summary["same_parameters"] = all(d == each[0] for d in each)
         reference = jax.tree_util.tree_leaves(params[args.arrangements[0]])
         summary["max_parameter_difference"] = {
             name: float(max(np.max(np.abs(a - b)) for a, b in zip(jax.tree_util.tree_leaves(p), reference)))

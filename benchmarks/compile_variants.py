@@ -89,12 +89,6 @@ def run_variant(name: str, config: str, tmp: str, timeout: float, common: tuple 
     return row
 
 
-def digests(programs: list) -> list:
-    """The parameters' SHA-256 after each bucket's updates (the last program of a bucket has it:
-    one per bucket, whether fused or one program per stage)."""
-    return [r["params_sha256"] for r in programs if "params_sha256" in r]
-
-
 def xla_phases(lines) -> dict:
     """XLA's scoped timers (lines "<label> time: 1.2 s (1234 us) (cumulative: ..., #called: n)")
     boiled down: seconds of each phase of the update (labels naming ``jit_train_step``, or
@@ -144,6 +138,7 @@ def main():
         return resummarize(args.resummarize)
     import jax
 
+    from benchmarks.compile_cost import digests
     from sgvs_jax.provenance import provenance
     names = ["as_is"] + [n for n in args.only if n != "as_is"]
     with tempfile.TemporaryDirectory(prefix="sgvs_variants_") as tmp, ThreadPoolExecutor(args.jobs) as pool:

@@ -301,6 +301,7 @@ def test_batched_passes_draw_what_each_pass_draws(setup):
 def batched_vs_separate(setup):
     """Per stage: each setting's ((loss, metrics), grads) and its compiled program's HLO
     instruction count, at one state and batch."""
+    from benchmarks.compile_cost import hlo_instructions
     from sgvs_jax.train_steps import stage_grad
     cfg, trainer, batch = setup
     batch = _batch_with_empty_slot(batch)
@@ -312,9 +313,7 @@ def batched_vs_separate(setup):
             c.train.batched_passes = batched
             fn = jax.jit(stage_grad(stage, trainer.model, c.train, True))
             args = (state["params"], batch, jax.random.PRNGKey(0), state["sigma"])
-            text = fn.lower(*args).compile().as_text()
-            out[stage, batched] = (jax.device_get(fn(*args)),
-                                   sum(1 for line in text.splitlines() if " = " in line))
+            out[stage, batched] = (jax.device_get(fn(*args)), hlo_instructions(fn.lower(*args).compile().as_text()))
     return out
 
 
