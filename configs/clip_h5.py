@@ -23,7 +23,7 @@ def get_config():
     c.data.semantic_sources = ("text_tokens", "text_pooled", "clip_frames")
     c.data.normalization = "l2"
     c.data.eval_mode = "avg"
-    default.set_layers(c, 2)
+    c.model.num_layers = 2
     c.train.num_epochs = 30
     c.eval.random_draws = 5
     return c

@@ -22,6 +22,6 @@ def get_config():
     c.model.use_fssa = False
     c.model.d_model = 512
     c.model.mlp_dim = 1024
-    default.set_layers(c, 2)
+    c.model.num_layers = 2
     c.train.num_epochs = 100
     return c

@@ -19,6 +19,6 @@ def get_config():
     # Sized so that a 5-split run takes about 6 minutes on a 2-core CPU.
     c.model.d_model = 64
     c.model.mlp_dim = 128
-    default.set_layers(c, 2)
+    c.model.num_layers = 2
     c.train.num_epochs = 12
     return c

@@ -29,8 +29,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sgvs_jax.provenance import provenance  # noqa: E402
 
+NO_TITLE = ["--config.data.semantic_sources=('video_tokens',)", "--config.train.semantic_weight=0"]
 VARIANTS = {
     "sgvs": [],
+    # without titles: FSSA over the video's own tokens, the video-identity term, no video-title term
+    "sgvs_no_title": NO_TITLE,
+    "no_title_no_video_term": NO_TITLE + ["--config.train.video_weight=0"],
+    "no_title_visual_only": ["--config.data.semantic_sources=()", "--config.model.use_fssa=False",
+                             "--config.train.semantic_weight=0"],
+    "no_video_term": ["--config.train.video_weight=0"],
     # each ablation switches one thing back (see configs/default.py)
     "no_semantic": ["--config.train.semantic_weight=0"],
     "no_bottleneck": ["--config.train.selection=soft", "--config.model.decoder_queries=memory"],
@@ -41,7 +48,7 @@ VARIANTS = {
     "no_adversarial": ["--config.train.adversarial=False"],
     "joint": ["--config.train.schedule=joint"],
 }
-RULES = ("last_epoch", "untrained", "min_train_loss", "max_test_f1_optimistic")
+RULES = ("last_epoch", "untrained", "max_test_f1_optimistic")
 METRICS = ("f1", "tau", "rho")
 
 
@@ -91,6 +98,22 @@ def aggregate(workdir, variants, seeds_of, tuning_split=None) -> dict:
         for name in splits[0][0]["training_free"]:
             a["baselines"][name] = {m: _stats(np.array([[sp["training_free"][name][m] for sp in r]
                                                         for r in splits])) for m in METRICS + ("spread",)}
+        per_split = {m: np.array([[sp["selection"]["last_epoch"][m] for sp in r] for r in splits]).mean(0)
+                     for m in METRICS + ("spread",)}
+        a["per_split"] = {m: [round(float(x), 4) for x in v] for m, v in per_split.items()}
+        a["min_spread"] = float(min(sp["selection"]["last_epoch"]["spread"] for r in splits for sp in r))
+        a["per_split_gain_tau"] = [round(float(x), 4) for x in gain.mean(0)]
+        refs = {"random": [[sp["random"] for sp in r] for r in splits]}
+        refs.update({name: [[sp["training_free"][name] for sp in r] for r in splits]
+                     for name in splits[0][0]["training_free"]})
+        a["baselines_per_split"] = {name: {m: [round(float(x), 4) for x in np.array(
+            [[row[m] for row in r] for r in rows]).mean(0)] for m in METRICS} for name, rows in refs.items()}
+        a["vs_reference"] = {}  # per reference row: tau wins per split and the mean difference (std over splits)
+        for name, b in a["baselines_per_split"].items():
+            diff = per_split["tau"] - np.array(b["tau"])
+            a["vs_reference"][name] = {"tau_wins": f"{int((diff > 0).sum())} of {len(diff)} splits",
+                                       "tau_mean_difference": round(float(diff.mean()), 4),
+                                       "tau_difference_std_over_splits": round(float(diff.std()), 4)}
         if tuning_split is not None:
             a["last_epoch_without_tuning_split"] = tuned
         agg[v] = a
@@ -107,11 +130,15 @@ def study_summary(agg: dict, args, extra) -> dict:
     out = {}
     for v, a in agg.items():
         out[v] = {"seeds": a["seeds"], "splits": a["splits"], **{rule: flat(a[rule]) for rule in RULES},
+                  "per_split": a["per_split"], "min_spread": round(a["min_spread"], 4),
                   "learning_gain_tau": {"mean": round(a["learning_gain_tau"]["mean"], 4),
+                                        "per_split": a["per_split_gain_tau"],
                                         "gained": f"{a['learning_gain_tau']['runs_x_splits_gained']} of "
-                                                  f"{a['learning_gain_tau']['runs_x_splits']} seed x split runs"}}
-    base = agg.get("sgvs", next(iter(agg.values())))["baselines"]
-    out["baselines"] = {name: flat(b) for name, b in base.items()}
+                                                  f"{a['learning_gain_tau']['runs_x_splits']} seed x split runs"},
+                  "vs_reference": a["vs_reference"]}
+    ref = agg.get("sgvs", next(iter(agg.values())))
+    out["baselines"] = {name: {**flat(b), "per_split": ref["baselines_per_split"][name]}
+                        for name, b in ref["baselines"].items()}
     for v, a in agg.items():
         if "last_epoch_without_tuning_split" in a:
             out[v]["last_epoch_without_tuning_split"] = {

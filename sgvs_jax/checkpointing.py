@@ -17,6 +17,7 @@ import os
 import threading
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
@@ -104,8 +105,9 @@ class Checkpointer:
         history = out["history"]
         if not isinstance(history, dict) or "epochs" not in history:
             raise CheckpointError(f"checkpoint {path}: history is missing or malformed")
-        from sgvs_jax.workdir import differences, recorded_training_config
-        saved_config = recorded_training_config(history.get("training_config"))
+        from sgvs_jax.workdir import differences, training_config
+        saved_config = history.get("training_config")
+        saved_config = None if saved_config is None else training_config(saved_config)
         if config is not None and saved_config is not None and saved_config != config:
             diff = differences(saved_config, config)
             raise CheckpointError(f"checkpoint {path} was saved under another training config "
@@ -115,6 +117,27 @@ class Checkpointer:
         if not leaves_ok:
             raise CheckpointError(f"checkpoint {path}: parameter shapes do not match this config")
         return out["state"], history["epochs"]
+
+    def restore_params(self, step: int, target_params):
+        """Only the parameters (``state['params']``) at ``step``, into the structure of
+        ``target_params``: no optimizer state is read (scoring a video needs none)."""
+        path = os.path.join(self.directory, str(step), "state")
+        abstract = {"params": jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, target_params)}
+        restore_args = jax.tree_util.tree_map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), abstract)
+        try:
+            with ocp.PyTreeCheckpointer() as ckptr:
+                out = ckptr.restore(path, args=ocp.args.PyTreeRestore(item=abstract, restore_args=restore_args,
+                                                                      partial_restore=True))
+        except Exception as e:
+            raise CheckpointError(f"checkpoint {path} is unreadable or does not match this config "
+                                  f"({type(e).__name__}: {str(e)[:300]})") from e
+        bad = [jax.tree_util.keystr(p) for (p, a), b in zip(jax.tree_util.tree_flatten_with_path(out)[0],
+                                                            jax.tree_util.tree_leaves(abstract))
+               if tuple(a.shape) != tuple(b.shape)]
+        if bad:
+            raise CheckpointError(f"checkpoint {path}: parameter shapes do not match this config, e.g. {bad[0]} "
+                                  f"({len(bad)} leaves differ)")
+        return out["params"]
 
     def close(self, background: bool = False):
         """Waits for pending saves and releases the manager.  With ``background`` this

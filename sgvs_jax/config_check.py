@@ -21,11 +21,8 @@ CHOICES = {
     "train.schedule": ("incremental", "joint"),
     "train.selection": ("concrete", "soft"),
     "train.recon": ("stepwise", "pooled"),
-    "train.semantic_pooling": ("scores", "mean"),
-    "train.fuse_stages": (None, True, False),
-    "train.batched_passes": (None, True, False),
 }
-SEMANTIC_SOURCES = ("text_tokens", "text_pooled", "clip_frames")
+SEMANTIC_SOURCES = ("text_tokens", "text_pooled", "clip_frames", "video_tokens")
 
 
 class ConfigError(ValueError):
@@ -85,7 +82,6 @@ def check_config(config) -> None:
         bad("data.semantic_sources", sources, f"unknown {unknown}; choose from {SEMANTIC_SOURCES}")
     number("data.max_tokens", 1, integer=True)
     number("data.min_bucket", 1, MAX_BUCKET, integer=True)
-    number("data.bucket_multiple", 0, MAX_BUCKET, integer=True, optional=True)
     buckets = tuple(_get(config, "data.buckets") or ())
     if not all(isinstance(b, numbers.Integral) and not isinstance(b, bool) and 1 <= b <= MAX_BUCKET
                for b in buckets):
@@ -104,7 +100,6 @@ def check_config(config) -> None:
         number("data.synthetic.min_steps", 8, integer=True)
         number("data.synthetic.max_steps", 8, MAX_BUCKET, integer=True)
         number("data.synthetic.feature_dim", 1, integer=True)
-        number("data.synthetic.n_users", 1, integer=True)
         lo, hi = _get(config, "data.synthetic.min_steps"), _get(config, "data.synthetic.max_steps")
         if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
             bad("data.synthetic.min_steps", lo, f"is above data.synthetic.max_steps={hi}")
@@ -117,32 +112,38 @@ def check_config(config) -> None:
         bad("model.num_heads", h, f"must divide model.d_model={d}")
     number("model.dropout", 0, 1, high_open=True)
     number("model.attention_block", 0, MAX_BUCKET, integer=True)
-    for key in ("selector_layers", "encoder_layers", "decoder_layers", "discriminator_layers"):
-        number(f"model.{key}", 1, integer=True)
+    number("model.num_layers", 1, integer=True)
 
     # train
     number("train.num_epochs", 1, integer=True)
     number("train.batch_size", 1, 4096, integer=True)
-    number("train.microbatch", -1, integer=True, optional=True)
+    number("train.microbatch", 0, integer=True)
     mb, bs = _get(config, "train.microbatch"), _get(config, "train.batch_size")
     if isinstance(mb, int) and isinstance(bs, int) and mb > 0 and bs % mb:
-        bad("train.microbatch", mb, f"must divide train.batch_size={bs} (0 = the whole batch, -1 = auto)")
+        bad("train.microbatch", mb, f"must divide train.batch_size={bs} (0 = the whole batch)")
     number("train.warmup_epochs", 0, integer=True)
     number("train.sigma", 0, 1, low_open=True, high_open=True)
     number("train.selection_temperature", 0, low_open=True)
     number("train.semantic_temperature", 0, low_open=True)
-    for key in ("sparsity_weight", "feature_recon_weight", "semantic_weight", "gan_weight"):
+    if "video_tokens" in sources and len(sources) > 1:
+        bad("data.semantic_sources", sources, "'video_tokens' (the video's own features) cannot be mixed with "
+            "CLIP sources (another space)")
+    elif "video_tokens" in sources and (_get(config, "train.semantic_weight") or 0) > 0:
+        bad("data.semantic_sources", sources, f"holds no title, which train.semantic_weight="
+            f"{_get(config, 'train.semantic_weight')} (the video-title term) needs: set it to 0 "
+            "(train.video_weight needs no title)")
+    for key in ("sparsity_weight", "feature_recon_weight", "semantic_weight", "video_weight", "gan_weight"):
         number(f"train.{key}", 0)
 
     # optim, eval, checkpoint
-    for key in ("lr_stage1", "lr_stage2", "lr_stage3"):
-        number(f"optim.{key}", 0, low_open=True)
+    for stage in ("stage1", "stage2", "stage3"):
+        number(f"optim.lr.{stage}", 0, low_open=True)
     number("optim.clip_norm", 0, low_open=True)
     number("optim.weight_decay", 0)
     number("eval.budget", 0, 1, low_open=True)
     number("eval.random_draws", 1, integer=True)
     number("checkpoint.keep", 1, integer=True)
-    number("checkpoint.every", 1, integer=True, optional=True)
+    number("checkpoint.every", 1, integer=True)
 
     if problems:
         raise ConfigError("bad config: " + "; ".join(problems))

@@ -11,12 +11,12 @@ import jax
 import ml_collections
 import numpy as np
 
-from sgvs_jax import xla_options
+from sgvs_jax import compilation
 from sgvs_jax.checkpointing import Checkpointer, CheckpointError
-from sgvs_jax.data.batching import bucket_lengths_for, bucket_of, make_batch
+from sgvs_jax.data.batching import batch_options, bucket_lengths_for, bucket_of, make_batch
 from sgvs_jax.data.video import Video
-from sgvs_jax.train import batch_kwargs, build_model
-from sgvs_jax.train_steps import init_state, make_optimizers, make_predict
+from sgvs_jax.models import build_model
+from sgvs_jax.train_steps import make_predict
 
 
 def read_run_config(run_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
@@ -59,19 +59,17 @@ class Scorer:
                                   f"(finished splits: {done})")
         self.split, self.checkpoint, self.feature_dim = split, directory, feature_dim
         self.model = build_model(self.config, feature_dim)
-        self.batch_kwargs = batch_kwargs(self.config)
+        self.batch_options = batch_options(self.config.data)
         self.min_bucket = int(self.config.data.min_bucket)
         probe = self._batch(_probe_video(feature_dim, semantic_dim), 8)
-        txs = make_optimizers(self.config.optim)
-        target = jax.eval_shape(lambda: init_state(self.model, txs, jax.random.PRNGKey(0), probe,
-                                                   self.config.train.sigma))
+        target = jax.eval_shape(lambda: self.model.init(jax.random.PRNGKey(0), probe))
         ckpt = Checkpointer(directory, keep=int(self.config.checkpoint.keep))
         try:
             step = ckpt.latest_step()
             if step is None:
                 raise CheckpointError(f"{directory}: holds no complete checkpoint")
             try:
-                state, _ = ckpt.restore(step, target)
+                params = ckpt.restore_params(step, target)
             except CheckpointError as e:
                 raise CheckpointError(
                     f"{e}. This run was trained on '{results.get('data')}'; the video's features have "
@@ -80,11 +78,11 @@ class Scorer:
         finally:
             ckpt.close()
         self.epoch = int(step)
-        self.params = jax.device_get(state["params"])
-        self._predict = xla_options.jit(make_predict(self.model))
+        self.params = params
+        self._predict = compilation.jit(make_predict(self.model))
 
     def _batch(self, video: Video, bucket: int) -> dict:
-        return make_batch([video], bucket, 1, **self.batch_kwargs)
+        return make_batch([video], bucket, 1, **self.batch_options)
 
     def scores(self, video: Video) -> np.ndarray:
         """(T,) importance in [0, 1] of the video's steps (padded to a power-of-two bucket)."""

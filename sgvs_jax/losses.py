@@ -61,30 +61,26 @@ def _unit(x):
     return x / jnp.sqrt(jnp.sum(x * x, -1, keepdims=True) + 1e-12)
 
 
-def semantic_alignment(frame_view, scores, mask, title, bank, valid, temperature: float,
-                       pooling: str = "scores"):
-    """Video-title contrast through the selector (InfoNCE, one positive).
+def pooled_contrast(view, scores, mask, own, bank, valid, temperature: float):
+    """InfoNCE through the selector, one positive: the score-weighted mean over a
+    video's steps of cos(view_t, anchor) must be higher for its own anchor than for
+    every other anchor of ``bank``:
 
-    The score-weighted mean over a video's steps of cos(X_t, title) must be higher
-    for its own title than for every other title of ``bank``:
-
-        v_u = sum_t s_t cos(X_t, title_u) / sum_t s_t
+        v_u = sum_t s_t cos(view_t, anchor_u) / sum_t s_t
         loss = -log softmax_u(v_u / temperature)[own]
 
-    So the selector is pushed to score highly the steps whose semantic view
-    ``X_t`` singles out this video's title, and ``X_t`` (a learned projection of
-    the visual features, where there are no CLIP frame features) is pulled into
-    the title's CLIP space: FSSA's cosine term becomes a learned relevance.
+    So the selector is pushed to score highly the steps whose view singles out the
+    video's own anchor, and the view (a learned projection of the visual features)
+    is pulled towards it.  Two terms use it (``sgvs_jax.train_steps.selector_loss``):
+    the **video-title** contrast (anchor: the title's CLIP embedding, view: FSSA's
+    ``X_t``) and the **video-identity** contrast (anchor: the video's own mean
+    feature, view: a projection into the feature space), which needs no title.
 
-    frame_view (B, T, Ds), scores (B, T), mask (B, T), title (B, Ds), bank (N, Ds)
-    (copies of the own title in the bank are ignored), valid (B,) -> scalar.
-    ``pooling='mean'`` weighs every step alike (then only X_t learns, the scores
-    get no gradient from this term).
+    view (B, T, Da), scores (B, T), mask (B, T), own (B, Da), bank (N, Da) (copies of
+    the own anchor in the bank are ignored), valid (B,) -> scalar.
     """
-    f, own, bank = _unit(frame_view), _unit(title), _unit(bank)
-    if pooling not in ("scores", "mean"):
-        raise ValueError(f"unknown train.semantic_pooling {pooling!r} (use 'scores' or 'mean')")
-    w = (scores if pooling == "scores" else jnp.ones_like(scores)) * mask
+    f, own, bank = _unit(view), _unit(own), _unit(bank)
+    w = scores * mask
     w = w / jnp.maximum(w.sum(1, keepdims=True), 1e-6)
     pos = jnp.einsum("bt,bt->b", w, jnp.einsum("btd,bd->bt", f, own))
     neg = jnp.einsum("bt,btn->bn", w, jnp.einsum("btd,nd->btn", f, bank))

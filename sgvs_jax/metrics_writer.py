@@ -1,86 +1,27 @@
-"""Scalars to a TensorBoard event file and a JSON-lines file, with no TensorFlow.
-
-The event file is a TFRecord stream of ``Event`` protos, encoded here by hand
-(the few fields TensorBoard's scalar dashboard reads), so TensorBoard opens the
-workdir as usual.
-"""
+"""Scalars to a JSON-lines file and a TensorBoard event file (tensorboardX's protos and
+record framing; no TensorFlow), so TensorBoard opens the workdir as usual."""
 
 from __future__ import annotations
 
 import json
 import os
-import struct
 import time
 
+from tensorboardX.proto import event_pb2
+from tensorboardX.record_writer import RecordWriter
+
 from sgvs_jax.files import atomic_path
-
-_CRC_TABLE = []
-for _i in range(256):
-    _c = _i
-    for _ in range(8):
-        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
-    _CRC_TABLE.append(_c)
-
-
-def crc32c(data: bytes) -> int:
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = _CRC_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def masked_crc(data: bytes) -> int:
-    crc = crc32c(data)
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _field(number: int, wire: int, payload: bytes) -> bytes:
-    return _varint((number << 3) | wire) + payload
-
-
-def _len_field(number: int, payload: bytes) -> bytes:
-    return _field(number, 2, _varint(len(payload)) + payload)
 
 
 def encode_event(wall_time: float, step: int, tag: str | None = None, value: float | None = None,
                  file_version: str | None = None) -> bytes:
-    msg = _field(1, 1, struct.pack("<d", wall_time)) + _field(2, 0, _varint(step))
+    """One serialized ``Event`` proto: a scalar (``tag``, ``value``) or the file's version header."""
+    event = event_pb2.Event(wall_time=wall_time, step=step)
     if file_version is not None:
-        msg += _len_field(3, file_version.encode())
+        event.file_version = file_version
     if tag is not None:
-        val = _len_field(1, tag.encode()) + _field(2, 5, struct.pack("<f", float(value)))
-        msg += _len_field(5, _len_field(1, val))
-    return msg
-
-
-def tfrecord(data: bytes) -> bytes:
-    header = struct.pack("<Q", len(data))
-    return header + struct.pack("<I", masked_crc(header)) + data + struct.pack("<I", masked_crc(data))
-
-
-def read_tfrecords(path: str) -> list[bytes]:
-    """Reads and CRC-checks every record (used by the tests)."""
-    out = []
-    with open(path, "rb") as f:
-        while header := f.read(8):
-            (n,) = struct.unpack("<Q", header)
-            if struct.unpack("<I", f.read(4))[0] != masked_crc(header):
-                raise ValueError(f"{path}: bad length CRC")
-            data = f.read(n)
-            if struct.unpack("<I", f.read(4))[0] != masked_crc(data):
-                raise ValueError(f"{path}: bad data CRC")
-            out.append(data)
-    return out
+        event.summary.value.add(tag=tag, simple_value=float(value))
+    return event.SerializeToString()
 
 
 EVENTS = "events.out.tfevents.sgvs_jax"  # one event file per workdir, rebuilt from metrics.jsonl
@@ -130,18 +71,18 @@ class MetricWriter:
         with atomic_path(self.jsonl_path) as tmp, open(tmp, "w") as f:
             for line in lines:
                 f.write(json.dumps(line) + "\n")
-        with atomic_path(os.path.join(self.logdir, EVENTS)) as tmp, open(tmp, "wb") as f:
-            f.write(tfrecord(encode_event(time.time(), 0, file_version="brain.Event:2")))
+        with atomic_path(os.path.join(self.logdir, EVENTS)) as tmp:
+            self._events = RecordWriter(tmp)  # stays open for appending once renamed
+            self._events.write(encode_event(time.time(), 0, file_version="brain.Event:2"))
             for line in lines:
-                f.write(self._records(line))
-        self._events = open(os.path.join(self.logdir, EVENTS), "ab")
+                self._write_events(line)
+            self._events.flush()
         self._jsonl = open(self.jsonl_path, "a")
 
-    @staticmethod
-    def _records(line: dict) -> bytes:
-        now = line.get("time", 0.0)
-        return b"".join(tfrecord(encode_event(now, int(line["step"]), tag, float(value)))
-                        for tag, value in line.items() if tag not in NOT_TAGS)
+    def _write_events(self, line: dict) -> None:
+        for tag, value in line.items():
+            if tag not in NOT_TAGS:
+                self._events.write(encode_event(line.get("time", 0.0), int(line["step"]), tag, float(value)))
 
     def resume(self, prefix: str, step: int) -> None:
         """Drops this split's lines (tags starting with ``prefix``) of steps after
@@ -158,7 +99,7 @@ class MetricWriter:
         if not self.enabled:
             return
         line = {"step": int(step), "time": round(time.time(), 3), **{k: float(v) for k, v in scalars.items()}}
-        self._events.write(self._records(line))
+        self._write_events(line)
         self._jsonl.write(json.dumps(line) + "\n")
         self.flush()
 

@@ -91,11 +91,11 @@ def provenance(config=None) -> dict:
     try:
         import jax
 
-        from sgvs_jax import xla_options
+        from sgvs_jax import compilation
         out["jax_backend"] = jax.default_backend()
         out["jax_devices"] = [str(d) for d in jax.devices()]
         out["jax_device_kind"] = jax.devices()[0].device_kind
-        out.update(xla_options.settings())  # what sgvs_jax's programs compile with
+        out["xla_compiler_options"] = compilation.compiler_options()  # what sgvs_jax's programs compile with
     except Exception:  # pragma: no cover
         pass
     if config is not None:

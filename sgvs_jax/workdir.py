@@ -25,21 +25,9 @@ LOCK = ".lock"
 # Config keys free to change between a run and its resumption.  train.num_epochs is one: nothing
 # depends on it but where the loop stops (no schedule over epochs), so a larger value continues a
 # run exactly as an uninterrupted longer run would (tests/test_train_e2e.py); a value below an
-# existing checkpoint is refused by train.train_split.  train.microbatch is another: its slices draw
-# the whole batch's randomness (sgvs_jax.models.row_random), so it trains the same model up to float
-# rounding; it sets memory and speed, and results.json names the slice heights its buckets used
-# (update_slices).  train.fuse_stages likewise: one program or one per stage runs the same stages
-# with the same keys (the same bits on the CPU); results.json names which ran (update_programs).
-# train.batched_passes too: the same passes with the same keys, vmapped, so float rounding apart.
-# A record written before a key joined this list is read without it (recorded_training_config).
-NOT_TRAINING = ("splits", "distributed", "compilation_cache_dir", "train.precompile", "train.num_epochs",
-                "checkpoint.every", "checkpoint.keep", "train.microbatch", "train.fuse_stages",
-                "train.batched_passes")
-
-
-# Keys added after runs existed, at the value that behaves as before they existed:
-# left out of the training config, so that older workdirs still resume.
-ABSENT_MEANS = {"data.bucket_multiple": 0}
+# existing checkpoint is refused by train.train_split.
+NOT_TRAINING = ("splits", "distributed", "compilation_cache_dir", "train.num_epochs", "checkpoint.every",
+                "checkpoint.keep")
 
 
 class WorkdirError(RuntimeError):
@@ -47,10 +35,8 @@ class WorkdirError(RuntimeError):
 
 
 def training_config(config) -> dict:
-    """The config as a JSON-ready dict, without the keys in NOT_TRAINING, the
-    synthetic generator's settings where the data is not synthetic,
-    ``data.bucket_multiple`` where ``data.buckets`` are given, and the keys of
-    ABSENT_MEANS at their old behaviour."""
+    """The config as a JSON-ready dict, without the keys in NOT_TRAINING and the
+    synthetic generator's settings where the data is not synthetic."""
     d = json.loads(json.dumps(config.to_dict() if hasattr(config, "to_dict") else dict(config)))
 
     def parent_of(dotted):
@@ -63,20 +49,7 @@ def training_config(config) -> dict:
     for dotted in NOT_TRAINING + (() if d.get("data", {}).get("source") == "synthetic" else ("data.synthetic",)):
         node, last = parent_of(dotted)
         node.pop(last, None)
-    if d.get("data", {}).get("buckets"):  # given bucket lengths: the rule for making them has no effect
-        d["data"].pop("bucket_multiple", None)
-    for dotted, value in ABSENT_MEANS.items():
-        node, last = parent_of(dotted)
-        if last in node and node[last] == value:
-            del node[last]
     return d
-
-
-def recorded_training_config(recorded: dict | None) -> dict | None:
-    """A training config as a workdir or checkpoint recorded it, read by today's rules:
-    a key that has joined NOT_TRAINING since (train.microbatch, train.fuse_stages) is
-    left out, so that the runs before it resume."""
-    return None if recorded is None else training_config(recorded)
 
 
 def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -151,7 +124,7 @@ class Workdir:
                 recorded = (results.get("provenance") or {}).get("config")
             else:
                 recorded = recorded.get("training_config")
-            recorded = recorded_training_config(recorded)
+            recorded = None if recorded is None else training_config(recorded)
             if recorded is None:
                 raise WorkdirError(f"--workdir {self.path} holds files of an earlier run ("
                                    f"{', '.join(os.path.basename(p) for p in existing[:4])}) whose config is "

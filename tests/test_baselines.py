@@ -41,26 +41,3 @@ def test_baselines_run_through_the_evaluation():
     assert set(out) == set(CRITERIA)
     for r in out.values():
         assert 0 <= r["f1"] <= 100 and -1 <= r["tau"] <= 1 and r["spread"] > 0
-
-
-def test_score_diagnostics_and_collapse_flag():
-    rng = np.random.default_rng(0)
-    flat = {"a": {"scores": 0.3 + 0.001 * rng.random(50), "h": 0.3 + 0.001 * rng.random(50),
-                  "cos": np.zeros(50), "alpha": np.float32(0.5)}}
-    d = train.score_diagnostics(flat)
-    assert d["spread"] < train.COLLAPSE_SPREAD and d["alpha"] == 0.5
-    o = flat["a"]
-    assert d["cos_share"] == pytest.approx(np.mean(o["scores"] - 0.5 * o["h"]) / np.mean(o["scores"]), rel=1e-6)
-    no_fssa = train.score_diagnostics({"a": {"scores": rng.random(50), "h": rng.random(50)}})
-    assert no_fssa["alpha"] is None and no_fssa["cos_share"] == 0.0 and no_fssa["spread"] > 0.2
-
-    def split(spread):
-        row = {"f1": 50.0, "tau": 0.1, "rho": 0.1, "spread": spread, "epoch": 1}
-        return {"selection": {r: row for r in list(train.RULES) + ["untrained"]},
-                "random": {"f1": 40.0, "tau": 0.0, "rho": 0.0},
-                "training_free": {"uniqueness": {"f1": 45.0, "tau": 0.05, "rho": 0.05, "spread": 0.2}}}
-
-    assert train.summarize({"0": split(0.005)})["collapsed"]
-    s = train.summarize({"0": split(0.1), "1": split(0.1)})
-    assert not s["collapsed"] and s["learning_gain"]["tau"]["mean"] == 0.0
-    assert s["training_free"]["uniqueness"]["tau"]["mean"] == 0.05

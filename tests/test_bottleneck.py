@@ -7,6 +7,7 @@ import pytest
 
 from sgvs_jax.models import bottleneck
 from sgvs_jax.models.generator import Decoder, Encoder
+from sgvs_jax.models.layers import TransformerConfig
 
 
 def test_soft_gate_is_the_scores():
@@ -60,8 +61,9 @@ def test_unselected_steps_cannot_be_rebuilt_from_themselves(queries, leaks):
     T, D = 12, 8
     x = jnp.asarray(np.random.default_rng(0).normal(size=(1, T, D)), jnp.float32)
     mask = jnp.ones((1, T), bool)
-    enc = Encoder(d_model=16, num_layers=1, num_heads=2, mlp_dim=32, dropout=0.0)
-    dec = Decoder(out_dim=D, d_model=16, num_layers=1, num_heads=2, mlp_dim=32, dropout=0.0, queries=queries)
+    tc = TransformerConfig(d_model=16, num_heads=2, mlp_dim=32, dropout=0.0)
+    enc = Encoder(config=tc, num_layers=1)
+    dec = Decoder(config=tc, out_dim=D, num_layers=1, queries=queries)
     pe = enc.init(jax.random.PRNGKey(0), x, mask)
     pd = dec.init(jax.random.PRNGKey(1), enc.apply(pe, x, mask), mask)
     g = jnp.ones((1, T)).at[0, 5].set(0.0) if not leaks else jnp.full((1, T), 0.3)

@@ -17,13 +17,15 @@ BAD = [
     ("train.sigma", 0.0), ("train.sigma", 1.0), ("train.sigma", -0.3), ("train.sigma", float("nan")),
     ("train.num_epochs", 0), ("train.warmup_epochs", -1),
     ("eval.budget", 0.0), ("eval.budget", 1.5), ("eval.random_draws", 0),
-    ("model.dropout", 1.0), ("model.num_heads", 3), ("model.encoder_layers", 0),
-    ("optim.lr_stage1", 0.0), ("optim.lr_stage2", float("inf")),
+    ("model.dropout", 1.0), ("model.num_heads", 3), ("model.num_layers", 0),
+    ("optim.lr.stage1", 0.0), ("optim.lr.stage2", float("inf")),
     ("train.selection_temperature", 0.0), ("train.semantic_weight", -1.0),
     ("train.selection", "hard"), ("data.normalization", "z"), ("data.eval_mode", "mean"),
     ("data.semantic_sources", ("text_tokens", "audio")), ("checkpoint.keep", 0), ("checkpoint.every", 0),
     ("splits", (-1,)), ("seed", "zero"), ("data.synthetic.n_videos", 1),
-    ("train.microbatch", 3), ("train.microbatch", -2), ("data.bucket_multiple", -64), ("data.bucket_multiple", 1.5),
+    ("train.microbatch", 3), ("train.microbatch", -1), ("train.video_weight", -0.5),
+    ("data.semantic_sources", ("video_tokens", "text_pooled")),
+    ("data.semantic_sources", ("video_tokens",)),  # with the video-title term still on: no title to contrast
 ]
 
 
@@ -77,22 +79,4 @@ def test_shipped_configs_pass():
     assert "default" in names
     for name in names:
         check_config(__import__(f"configs.{name}", fromlist=["get_config"]).get_config())
-    check_config(default.get_config())
-
-
-def test_benchmark_overrides_set_placeholders_and_keep_types():
-    """benchmarks' --set / --override: a placeholder left at None (train.fuse_stages,
-    train.batched_passes) takes a bool, and other values keep their type."""
-    from benchmarks.train_speed import apply_overrides
-    cfg = default.get_config()
-    assert cfg.train.fuse_stages is None and cfg.train.batched_passes is None
-    apply_overrides(cfg, ["train.fuse_stages=False", "train.batched_passes=True", "train.num_epochs=3.0",
-                          "data.source=h5"])
-    assert cfg.train.fuse_stages is False and cfg.train.batched_passes is True
-    assert cfg.train.num_epochs == 3 and isinstance(cfg.train.num_epochs, int) and cfg.data.source == "h5"
-    for bad in ("train.batched_passes='yes'", "train.fuse_stages=1"):
-        with pytest.raises(TypeError):  # set (a bool), and left at None (the placeholder's check)
-            apply_overrides(cfg, [bad])
-        with pytest.raises(TypeError):
-            apply_overrides(default.get_config(), [bad])
     check_config(default.get_config())

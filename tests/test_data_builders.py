@@ -78,3 +78,20 @@ def test_missing_semantic_source_is_named():
     v = make_dataset(n_videos=1, feature_dim=8, sem_dim=4)["video_1"]
     with pytest.raises(DataError, match="video 'video_1' has no key 'text_tokens'"):
         make_batch([dataclasses.replace(v, text_tokens=None)], 256, 1, sources=("text_tokens",))
+
+
+def test_video_tokens_are_the_videos_own_parts():
+    """'video_tokens': FSSA's semantic tokens from the video itself (no text): the means of
+    equal parts of its features as the model sees them; no title is made up from them."""
+    import numpy as np
+
+    from sgvs_jax.data.batching import VIDEO_TOKENS, make_batch, normalize
+    from sgvs_jax.data.synthetic import make_dataset
+
+    v = make_dataset(n_videos=1, min_steps=40, max_steps=41, feature_dim=12)["video_1"]
+    b = make_batch([v], 64, 1, sources=("video_tokens",), max_tokens=16, normalization="video")
+    feats = normalize(v.features, "video")
+    assert b["tokens"].shape == (1, 16, 12) and b["token_mask"][0].sum() == VIDEO_TOKENS
+    np.testing.assert_allclose(b["tokens"][0, 0], feats[: -(-len(feats) // VIDEO_TOKENS)].mean(0), rtol=1e-5)
+    np.testing.assert_allclose(b["tokens"][0, :VIDEO_TOKENS].mean(0), feats.mean(0), rtol=1e-4, atol=1e-6)
+    assert not b["title"].any()

@@ -24,6 +24,8 @@ from sgvs_jax.video_io import VideoError
 from tests.test_video_io import bad_videos
 from tests.tiny import tiny_clip_config
 
+pytestmark = pytest.mark.slow  # minutes on two cores: pytest -m 'not slow' leaves it out
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENES = [(4.0, 4.0, 4.0, 4.0), (2.5, 3.0, 1.5, 4.0, 3.0), (3.0, 2.0, 3.5, 2.5), (2.0, 4.0, 2.0, 3.0, 2.0)]
 
@@ -118,8 +120,8 @@ def test_scorer_loads_the_trained_parameters(run):
     ckpt = Checkpointer(os.path.join(run["workdir"], "split_0", "checkpoints"))
     restored, _ = ckpt.restore(ckpt.latest_step(), state)
     ckpt.close()
-    fresh = trainer.predict_scores(state["params"], [videos["video_3"]])["video_3"]
-    trained = trainer.predict_scores(restored["params"], [videos["video_3"]])["video_3"]
+    fresh = trainer.predict_outputs(state["params"], [videos["video_3"]])["video_3"]["scores"]
+    trained = trainer.predict_outputs(restored["params"], [videos["video_3"]])["video_3"]["scores"]
     np.testing.assert_allclose(scorer.scores(videos["video_3"]), trained, rtol=1e-5, atol=1e-6)
     assert np.abs(fresh - trained).max() > 1e-4
 

@@ -8,10 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from sgvs_jax import provenance, train
+from sgvs_jax import compilation, provenance, report, train
 from sgvs_jax.checkpointing import CheckpointError
-from sgvs_jax.metrics_writer import read_tfrecords
 from tests.tiny import tiny_config
+
+pytestmark = pytest.mark.slow  # minutes on two cores: pytest -m 'not slow' leaves it out
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,9 +30,9 @@ def test_results_file(full_run):
     split = on_disk["splits"]["0"]
     assert [h["epoch"] for h in split["history"]] == [0, 1, 2, 3, 4]  # epoch 0: the untrained model
     assert split["history"][0]["train"] == {}
-    assert set(split["selection"]) == set(train.RULES) | {"untrained"}
+    assert set(split["selection"]) == set(report.RULES) | {"untrained"}
     assert split["selection"]["untrained"]["epoch"] == 0
-    for rule in list(train.RULES) + ["untrained"]:
+    for rule in list(report.RULES) + ["untrained"]:
         assert set(on_disk["summary"][rule]) == {"f1", "tau", "rho", "spread"}
     assert set(on_disk["summary"]["random"]) == {"f1", "tau", "rho"}
     assert set(on_disk["summary"]["training_free"]) == {"uniqueness", "local_dissimilarity", "global_consistency",
@@ -42,8 +43,6 @@ def test_results_file(full_run):
     assert gain["tau"]["mean"] == pytest.approx(split["selection"]["last_epoch"]["tau"]
                                                 - split["selection"]["untrained"]["tau"])
     assert on_disk["provenance"]["config"]["seed"] == 0
-    assert on_disk["update_slices"] == {"128": 0}  # train.microbatch=-1: a small bucket keeps the whole batch
-    assert on_disk["update_programs"] == "fused"  # train.fuse_stages=None, train.batched_passes=None on the CPU
     assert on_disk["provenance"]["packages"]["jax"]
     if sys.platform == "linux":  # the CPU, whose vector extensions set XLA:CPU's rounding
         cpu = on_disk["provenance"]["cpu"]
@@ -51,7 +50,26 @@ def test_results_file(full_run):
     best = max(h["test"]["f1"] for h in split["history"] if h["epoch"] > 0)
     assert split["selection"]["max_test_f1_optimistic"]["f1"] == best
     events = [f for f in os.listdir(workdir) if f.startswith("events.out.tfevents")]
-    assert events and len(read_tfrecords(os.path.join(workdir, events[0]))) > 4
+    scalars = read_scalars(os.path.join(workdir, events[0]))
+    taus = [(step, v) for step, tag, v in scalars if tag == "split0/test/tau"]
+    assert taus == [(h["epoch"], pytest.approx(h["test"]["tau"], rel=1e-6)) for h in split["history"]]
+
+
+def read_scalars(path):
+    """(step, tag, value) of every scalar in a TensorBoard event file, each record's CRCs checked."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+    from tensorboardX.record_writer import masked_crc32c
+    out = []
+    with open(path, "rb") as f:
+        while header := f.read(8):
+            assert struct.unpack("<I", f.read(4))[0] == masked_crc32c(header)
+            data = f.read(struct.unpack("<Q", header)[0])
+            assert struct.unpack("<I", f.read(4))[0] == masked_crc32c(data)
+            event = event_pb2.Event.FromString(data)
+            out += [(event.step, v.tag, v.simple_value) for v in event.summary.value]
+    return out
 
 
 def test_reference_rows_are_the_evaluation_librarys(full_run):
@@ -80,20 +98,6 @@ def test_a_failure_of_the_reference_rows_stops_the_run(tmp_path, monkeypatch):
         train.train_and_evaluate(tiny_config(num_epochs=3), str(tmp_path / "run"))
     with open(tmp_path / "run" / "metrics.jsonl") as f:
         assert max(json.loads(line)["step"] for line in f) == 1  # stopped after epoch 1 of 3
-
-
-def test_slices_of_one_video_give_the_whole_batch_results(full_run, tmp_path):
-    """train.microbatch=1 draws the whole batch's randomness: the same losses up to float
-    rounding and the same test metrics, epoch by epoch."""
-    _, whole = full_run
-    sliced = train.train_and_evaluate(tiny_config(num_epochs=2, microbatch=1), str(tmp_path / "mb1"))
-    assert sliced["update_slices"] == {"128": 1}
-    for a, b in zip(whole["splits"]["0"]["history"][:3], sliced["splits"]["0"]["history"]):
-        assert a["epoch"] == b["epoch"]
-        for k in a["train"]:
-            assert b["train"][k] == pytest.approx(a["train"][k], rel=1e-4, abs=1e-6), k
-        for m in ("f1", "tau", "rho"):
-            assert b["test"][m] == pytest.approx(a["test"][m], abs=1e-6), m
 
 
 def test_training_finds_what_untrained_and_training_free_scores_miss(tmp_path):
@@ -150,45 +154,42 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_ablation_switches_run(tmp_path):
-    for name, (model, trn) in {"no_fssa": ({"use_fssa": False}, {}),
-                               "no_adversarial": ({}, {"adversarial": False}),
-                               "joint": ({}, {"schedule": "joint"}),
-                               "per_stage_jit_warmup": ({}, {"fuse_stages": False, "warmup_epochs": 1})}.items():
-        cfg = tiny_config(num_epochs=2, **trn)
-        for k, v in model.items():
-            cfg.model[k] = v
+    no_title = {"data.semantic_sources": ("video_tokens",), "train.semantic_weight": 0.0, "train.video_weight": 0.5}
+    for name, changes in {"no_fssa": {"model.use_fssa": False},
+                          "no_adversarial": {"train.adversarial": False},
+                          "joint": {"train.schedule": "joint"},
+                          "warmup_microbatch": {"train.warmup_epochs": 1, "train.microbatch": 2},
+                          "no_title": no_title}.items():
+        cfg = tiny_config(num_epochs=2)
+        for key, v in changes.items():
+            block, leaf = key.split(".")
+            cfg[block][leaf] = v
         r = train.train_and_evaluate(cfg, str(tmp_path / name))
         h = r["splits"]["0"]["history"]
         assert [x["epoch"] for x in h] == [0, 1, 2] and np.isfinite(h[-1]["test"]["f1"])
         has_d = "stage3/loss" in h[-1]["train"]
         assert has_d == (name != "no_adversarial"), name
+        assert ("stage1/video" in h[-1]["train"]) == (name == "no_title")
+        assert ("stage1/semantic" in h[-1]["train"]) == (name not in ("no_title", "no_fssa")), name
 
 
 def test_data_parallel_8_devices_matches_1(tmp_path):
-    """Batch sharded over 8 (forced host) devices gives the results of one device, also
-    when the sharded batch is cut into slices of one video (train.microbatch=1) and
-    with the accelerators' defaults: one update program per stage (train.fuse_stages=False)
-    and one vmapped call over each network's passes (train.batched_passes=True)."""
+    """The batch sharded over 8 (forced host) devices gives the results of one device."""
     script = (
         "import json, sys; sys.path.insert(0, %r)\n"
         "from sgvs_jax import train; from tests.tiny import tiny_config\n"
-        "cfg = tiny_config(num_epochs=2, batch_size=8, microbatch=int(sys.argv[2]), fuse_stages=eval(sys.argv[3]),\n"
-        "                 batched_passes=True if eval(sys.argv[3]) is False else None)\n"
-        "r = train.train_and_evaluate(cfg, sys.argv[1])\n"
-        "import jax; print(json.dumps({'n': jax.device_count(), 'programs': r['update_programs'], "
-        "'h': r['splits']['0']['history']}))\n"
+        "r = train.train_and_evaluate(tiny_config(num_epochs=2, batch_size=8), sys.argv[1])\n"
+        "import jax; print(json.dumps({'n': jax.device_count(), 'h': r['splits']['0']['history']}))\n"
     ) % ROOT
     out = {}
-    for n, microbatch, fuse in ((1, 0, None), (8, 0, None), (8, 1, None), (8, 0, False)):
+    for n in (1, 8):
         env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}", JAX_PLATFORMS="cpu")
-        p = subprocess.run([sys.executable, "-c", script, str(tmp_path / f"d{n}m{microbatch}{fuse}"), str(microbatch),
-                            repr(fuse)], env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
+        p = subprocess.run([sys.executable, "-c", script, str(tmp_path / f"d{n}")], env=env, capture_output=True,
+                           text=True, timeout=900, cwd=ROOT)
         assert p.returncode == 0, p.stderr[-3000:]
-        out[n, microbatch, fuse] = json.loads(p.stdout.strip().splitlines()[-1])
-    assert [r["n"] for r in out.values()] == [1, 8, 8, 8]
-    assert out[8, 0, False]["programs"] == "per_stage_batched" and out[8, 0, None]["programs"] == "fused"
-    one = out[1, 0, None]["h"]
-    for a, b in [pair for key, run in out.items() if key[0] == 8 for pair in zip(one, run["h"])]:
+        out[n] = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out[1]["n"] == 1 and out[8]["n"] == 8
+    for a, b in zip(out[1]["h"], out[8]["h"]):
         for k in a["train"]:
             assert a["train"][k] == pytest.approx(b["train"][k], rel=1e-4, abs=1e-5), k
         assert a["test"]["f1"] == pytest.approx(b["test"]["f1"], abs=1e-6)
@@ -222,77 +223,26 @@ def test_community_h5_source_visual_only(tmp_path):
         train.train_and_evaluate(cfg, str(tmp_path / "run2"))
 
 
-@pytest.mark.parametrize("threads", [1, 3])
-def test_programs_compile_while_later_ones_are_lowered(threads):
-    """compile_in_parallel starts each program's compile as soon as the caller has
-    lowered it: the generator below only lowers program i + 1 once program i is
-    compiling, so a version that took every program before compiling any would
-    wait here and fail.  Every program compiles once, on the worker threads."""
-    import threading
-
-    started = [threading.Event() for _ in range(4)]
-    calls = []
-
-    class Lowered:
-        def __init__(self, i):
-            self.i = i
-
-        def compile(self):
-            calls.append((self.i, threading.current_thread() is threading.main_thread()))
-            started[self.i].set()
-
-    def lowered():
-        for i in range(4):
-            if i:
-                assert started[i - 1].wait(timeout=10), f"program {i - 1} was not compiling while {i} was lowered"
-            yield Lowered(i)
-
-    train.compile_in_parallel(lowered(), threads=threads)
-    assert sorted(i for i, _ in calls) == [0, 1, 2, 3]
-    assert not any(on_main for _, on_main in calls)
-
-
-@pytest.mark.parametrize("fuse_stages", [True, False])
-def test_precompile_leaves_nothing_to_compile(fuse_stages):
-    """Trainer.precompile compiles every bucket's update (both discriminator
-    settings) and scorer in parallel; training and scoring then compile none."""
+def test_no_program_is_compiled_after_the_first_epoch():
+    """The update and the scorer compile once per bucket, in the first epoch (and the
+    untrained model's evaluation); later epochs, and the warm-up's end, compile nothing."""
     import jax
 
     from sgvs_jax.data import load_dataset
-    from sgvs_jax.data.batching import bucket_of
 
-    cfg = tiny_config(fuse_stages=fuse_stages)
+    cfg = tiny_config(warmup_epochs=1)
     cfg.data.min_bucket = 32  # steps 40..100: buckets 64 and 128
     videos, splits, _ = load_dataset(cfg.data)
     trainer = train.Trainer(cfg, videos)
     train_videos = [videos[k] for k in splits[0]["train_keys"]]
     test_videos = [videos[k] for k in splits[0]["test_keys"]]
     state = trainer.sharder.state(trainer.init_state(jax.random.PRNGKey(0), train_videos[0]))
-    info = trainer.precompile(state, train_videos, test_videos, (False, True))
-    train_buckets = {bucket_of(v.length, trainer.buckets) for v in train_videos}
-    test_buckets = {bucket_of(v.length, trainer.buckets) for v in test_videos}
-    assert train_buckets == {64, 128} and info["buckets"] == [64, 128]
-    # per train bucket: one fused program per discriminator setting, or the three stage programs
-    # (stages 1-2 serve both settings); plus the scorer per test bucket
-    per_bucket = 2 if fuse_stages else 3
-    assert info["programs"] == per_bucket * len(train_buckets) + len(test_buckets)
-    rngs = [jax.random.PRNGKey(i) for i in range(2)]
-    compiled = []
-
-    def listener(event, duration, fun_name="", **_):
-        if event == "/jax/core/compile/backend_compile_duration":
-            compiled.append(fun_name)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        for flag, rng in zip((False, True), rngs):
-            for batch in trainer.train_batches(train_videos, None):
-                state, _ = trainer.step(state, batch, rng, flag)  # as the benchmarks call
-        trainer.predict_scores(state["params"], test_videos)
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-    ours = [n for n in compiled if "step" in n or "predict" in n]  # train_step, stage steps, predict
-    assert not ours, ours
+    banks, rng, compiled = trainer.banks(train_videos), jax.random.PRNGKey(1), []
+    for epoch in range(4):  # epoch 0: warm-up (no discriminator); epoch 1 compiles the full update
+        state, _ = trainer.train_epoch(state, train_videos, banks, 0, epoch, rng)
+        trainer.evaluate(state["params"], test_videos, videos)
+        compiled.append(compilation.counts()["compiled"])
+    assert compiled[1] > compiled[0] and compiled[3] == compiled[2] == compiled[1], compiled
 
 
 def test_placed_state_is_updated_in_place():
@@ -315,7 +265,7 @@ def test_placed_state_is_updated_in_place():
 
     def reused(state):
         before = [x.unsafe_buffer_pointer() for x in jax.tree_util.tree_leaves(state)]
-        new, _ = trainer.step(state, batch, jax.random.PRNGKey(0), True)
+        new, _ = trainer.step(state, batch, jax.random.PRNGKey(0), active=("stage1", "stage2", "stage3"))
         after = [x.unsafe_buffer_pointer() for x in jax.tree_util.tree_leaves(new)]
         return np.mean([a == b for a, b in zip(before, after)])
 
@@ -325,16 +275,13 @@ def test_placed_state_is_updated_in_place():
 
 def test_largest_bucket_is_cut_to_the_longest_video():
     """With ``data.buckets=()`` the Trainer's buckets are powers of two from
-    ``min_bucket`` with the last cut to the longest video (a multiple of
-    ``data.bucket_multiple``); 0 keeps the whole power of two."""
+    ``min_bucket`` with the last cut to the longest video (a multiple of ``min_bucket``)."""
     from sgvs_jax.data import load_dataset
 
     cfg = tiny_config()
-    cfg.data.buckets, cfg.data.min_bucket, cfg.data.bucket_multiple = (), 16, 16
+    cfg.data.buckets, cfg.data.min_bucket = (), 16
     videos, _, _ = load_dataset(cfg.data)
     assert max(v.length for v in videos.values()) == 97
     assert train.Trainer(cfg, videos).buckets == (16, 32, 64, 112)
-    cfg.data.bucket_multiple = 0
-    assert train.Trainer(cfg, videos).buckets == (16, 32, 64, 128)
-    cfg.data.bucket_multiple = 64  # the default: 97 -> 128, the power of two itself
-    assert train.Trainer(cfg, videos).buckets == (16, 32, 64, 128)
+    cfg.data.min_bucket = 64  # 97 -> 128, the power of two itself
+    assert train.Trainer(cfg, videos).buckets == (64, 128)

@@ -7,10 +7,12 @@ import shutil
 
 import pytest
 
-from sgvs_jax import train, workdir as workdir_lib
+from sgvs_jax import train
 from sgvs_jax.checkpointing import CheckpointError, Checkpointer
 from sgvs_jax.workdir import RUN_CONFIG, Workdir, WorkdirError, training_config
 from tests.tiny import tiny_config
+
+pytestmark = pytest.mark.slow  # minutes on two cores: pytest -m 'not slow' leaves it out
 
 
 @pytest.fixture(scope="module")
@@ -35,50 +37,21 @@ def events(workdir):
 
 
 CHANGES = {"seed": ("seed", 1), "model": ("model.d_model", 16), "objective": ("train.sigma", 0.2),
-           "data": ("data.synthetic.seed", 3), "evaluation": ("eval.budget", 0.2), "optimizer": ("optim.lr_stage1", 0.1),
-           "bucket_rule": ("data.bucket_multiple", 32)}
+           "data": ("data.synthetic.seed", 3), "evaluation": ("eval.budget", 0.2), "optimizer": ("optim.lr.stage1", 0.1),
+           "memory": ("train.microbatch", 2)}
 
 
 def test_training_config_leaves_out_what_cannot_change_the_numbers():
-    """train.microbatch (its slices draw the whole batch's randomness: the same model up to
-    rounding), train.fuse_stages (the same stages and keys in one program or three) and, for
-    files, the synthetic generator's settings are left out, so runs with other slices or
-    programs and file-based runs still resume."""
+    """Which splits run, the compilation cache, multi-host start-up, the epochs (a larger
+    number continues the run) and the checkpoint cadence are left out; for files, so are
+    the synthetic generator's settings."""
     cfg = tiny_config()
-    assert "microbatch" not in training_config(cfg)["train"]
-    assert "fuse_stages" not in training_config(cfg)["train"]
-    assert "synthetic" in training_config(cfg)["data"]
-    cfg.train.microbatch = 2
+    kept = training_config(cfg)
+    assert "synthetic" in kept["data"] and "microbatch" in kept["train"]
+    assert not {"splits", "distributed", "compilation_cache_dir"} & set(kept) and kept["checkpoint"] == {}
+    assert "num_epochs" not in kept["train"]
     cfg.data.source = "h5"
-    assert "microbatch" not in training_config(cfg)["train"]
     assert "synthetic" not in training_config(cfg)["data"]
-
-
-def test_a_run_recorded_before_keys_left_the_training_config_resumes(tmp_path, monkeypatch):
-    """A workdir (run_config.json and the checkpoints' own record) written while
-    train.microbatch and train.fuse_stages still counted as training keys resumes
-    under today's rules, with any value of them."""
-    old = tuple(k for k in workdir_lib.NOT_TRAINING if k not in ("train.microbatch", "train.fuse_stages"))
-    run = str(tmp_path / "old")
-    with monkeypatch.context() as m:
-        m.setattr(workdir_lib, "NOT_TRAINING", old)
-        train.train_and_evaluate(tiny_config(num_epochs=1, microbatch=0, fuse_stages=True), run)
-    recorded = json.load(open(os.path.join(run, RUN_CONFIG)))["training_config"]["train"]
-    assert recorded["microbatch"] == 0 and recorded["fuse_stages"] is True
-    r = train.train_and_evaluate(tiny_config(num_epochs=2, microbatch=1, fuse_stages=False), run)
-    assert [h["epoch"] for h in r["splits"]["0"]["history"]] == [0, 1, 2]
-    assert r["update_programs"] == "per_stage"
-
-
-def test_bucket_rule_counts_only_where_it_makes_the_buckets():
-    """``data.bucket_multiple`` shapes the buckets only where ``data.buckets`` is
-    empty; 0 is how buckets were made before the key existed."""
-    cfg = tiny_config()
-    assert not cfg.data.buckets and training_config(cfg)["data"]["bucket_multiple"] == 64
-    cfg.data.bucket_multiple = 0
-    assert "bucket_multiple" not in training_config(cfg)["data"]
-    cfg.data.buckets, cfg.data.bucket_multiple = (128,), 64
-    assert "bucket_multiple" not in training_config(cfg)["data"]
 
 
 @pytest.mark.parametrize("what", list(CHANGES))
@@ -102,8 +75,8 @@ def test_another_training_config_is_refused(finished, tmp_path, what, record):
 def test_rerun_of_a_finished_run_duplicates_nothing(finished, tmp_path):
     workdir = copy_of(finished, tmp_path)
     cfg = tiny_config(num_epochs=2)
-    cfg.train.precompile = False  # keys that change nothing trained may differ
-    cfg.checkpoint.every = 3
+    cfg.checkpoint.every = 3  # keys that change nothing trained may differ
+    cfg.compilation_cache_dir = "none"
     again = train.train_and_evaluate(cfg, workdir)
     assert again["summary"] == finished[1]["summary"]
     lines = metric_lines(workdir)

@@ -9,14 +9,12 @@ def tiny_config(**train):
     c.data.synthetic.min_steps = 40
     c.data.synthetic.max_steps = 100
     c.data.synthetic.feature_dim = 32
-    c.data.synthetic.sem_dim = 16
     c.data.buckets = ()
     c.data.min_bucket = 128
     c.model.d_model = 32
     c.model.mlp_dim = 64
     c.model.num_heads = 2
-    for k in ("selector_layers", "encoder_layers", "decoder_layers", "discriminator_layers"):
-        c.model[k] = 1
+    c.model.num_layers = 1
     c.train.batch_size = 4
     c.train.num_epochs = 3
     c.eval.random_draws = 3

@@ -8,8 +8,9 @@ import numpy as np
 
 from sgvs_jax.data.video import DataError, Video
 
-TOKEN_SOURCES = ("text_tokens", "text_pooled")
+TOKEN_SOURCES = ("text_tokens", "text_pooled", "video_tokens")
 FRAME_SOURCES = ("clip_frames",)
+VIDEO_TOKENS = 8  # 'video_tokens': the means of this many equal parts of the video's own features
 
 
 def bucket_lengths_for(lengths: Sequence[int], min_bucket: int = 64, multiple: int = 0) -> list[int]:
@@ -39,6 +40,8 @@ def bucket_of(length: int, buckets: Sequence[int]) -> int:
 
 
 def semantic_dim(video: Video, sources: Sequence[str]) -> int:
+    if "video_tokens" in sources:
+        return int(video.features.shape[1])
     for s in sources:
         value = getattr(video, s)
         if value is not None:
@@ -46,13 +49,23 @@ def semantic_dim(video: Video, sources: Sequence[str]) -> int:
     return 1
 
 
-def tokens_of(video: Video, sources: Sequence[str]) -> np.ndarray:
-    """(L, Ds) semantic tokens of one video from the configured sources."""
+def video_tokens(features: np.ndarray) -> np.ndarray:
+    """(L, D) the means of ``VIDEO_TOKENS`` equal parts of a video's (T, D) features: semantic
+    tokens from the video itself, for FSSA where there is no text."""
+    return np.stack([part.mean(0) for part in np.array_split(features, min(VIDEO_TOKENS, len(features)))])
+
+
+def tokens_of(video: Video, sources: Sequence[str], features: np.ndarray | None = None) -> np.ndarray:
+    """(L, Ds) semantic tokens of one video from the configured sources (``features``: the
+    video's features as the model sees them, for 'video_tokens')."""
     parts = []
     for s in sources:
         if s not in TOKEN_SOURCES + FRAME_SOURCES:
             raise ValueError(f"unknown semantic source {s!r}; choose from {TOKEN_SOURCES + FRAME_SOURCES}")
         if s in FRAME_SOURCES:
+            continue
+        if s == "video_tokens":
+            parts.append(video_tokens(video.features if features is None else features))
             continue
         value = getattr(video, s)
         if value is None:
@@ -63,6 +76,12 @@ def tokens_of(video: Video, sources: Sequence[str]) -> np.ndarray:
 
 
 NORMALIZATIONS = ("none", "l2", "video")
+
+
+def batch_options(data_cfg) -> dict:
+    """:func:`make_batch`'s options from a ``config.data`` block."""
+    return dict(sources=tuple(data_cfg.semantic_sources), max_tokens=data_cfg.max_tokens,
+                normalization=data_cfg.normalization)
 
 
 def title_of(video: Video, dim: int) -> np.ndarray:
@@ -102,7 +121,8 @@ def make_batch(videos: Sequence[Video | None], bucket: int, batch_size: int,
       tokens    (B, L, Ds) float32   semantic tokens (L = max_tokens)
       token_mask(B, L)     bool
       frame_sem (B, Tb, Ds) float32  per-step CLIP features (zeros if not configured)
-      title     (B, Ds)    float32   the title in the semantic space (:func:`title_of`)
+      title     (B, Ds)    float32   the title in the semantic space (:func:`title_of`; zeros
+                                     with 'video_tokens': a video's features are no title)
       valid     (B,)       bool      False for empty slots
     """
     real = [v for v in videos if v is not None]
@@ -130,11 +150,12 @@ def make_batch(videos: Sequence[Video | None], bucket: int, batch_size: int,
         T = v.length
         if T > bucket:
             raise DataError(f"video '{v.key}' has {T} steps, more than its bucket {bucket}")
-        out["features"][i, :T] = normalize(v.features, normalization)
+        feats = normalize(v.features, normalization)
+        out["features"][i, :T] = feats
         out["mask"][i, :T] = True
         out["valid"][i] = True
-        out["title"][i] = title_of(v, sdim)
-        tok = tokens_of(v, sources)
+        out["title"][i] = 0.0 if "video_tokens" in sources else title_of(v, sdim)
+        tok = tokens_of(v, sources, feats)
         if tok.shape[0] > max_tokens:
             raise DataError(f"video '{v.key}': {tok.shape[0]} semantic tokens > max_tokens={max_tokens}")
         if tok.shape[0]:
@@ -150,7 +171,7 @@ def make_batch(videos: Sequence[Video | None], bucket: int, batch_size: int,
 
 
 def iterate_batches(videos: Sequence[Video], batch_size: int, buckets: Sequence[int],
-                    rng: np.random.Generator | None = None, **batch_kwargs) -> Iterator[tuple[list, dict]]:
+                    rng: np.random.Generator | None = None, **options) -> Iterator[tuple[list, dict]]:
     """Groups videos by bucket and yields ``(keys, batch)``; ``keys`` has None for empty slots.
 
     With ``rng`` the order is shuffled (within and across buckets); without it the
@@ -171,4 +192,4 @@ def iterate_batches(videos: Sequence[Video], batch_size: int, buckets: Sequence[
     for bucket, vs in chunks:
         slots = list(vs) + [None] * (batch_size - len(vs))
         yield [v.key if v is not None else None for v in slots], make_batch(slots, bucket, batch_size,
-                                                                             **batch_kwargs)
+                                                                             **options)

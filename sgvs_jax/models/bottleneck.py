@@ -23,17 +23,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from sgvs_jax.models import row_random
-
 MODES = ("soft", "concrete")
 _EPS = 1e-6
 
 
-def gate(scores, mask, rng, mode: str, temperature: float = 0.5, row_offset=None):
+def gate(scores, mask, rng, mode: str, temperature: float = 0.5):
     """scores (B, T) in [0, 1], mask (B, T) -> (gate (B, T), key_bias (B, T) or None).
 
-    ``rng`` None (evaluation) gives the expected gate ``s`` for 'concrete'; ``row_offset``
-    draws the noise of rows ``[row_offset, row_offset + B)`` of a taller batch.
+    ``rng`` None (evaluation) gives the expected gate ``s`` for 'concrete'.
     """
     if mode == "soft":
         return scores, None
@@ -43,7 +40,7 @@ def gate(scores, mask, rng, mode: str, temperature: float = 0.5, row_offset=None
     if rng is None:
         g = p
     else:
-        u = row_random.uniform(rng, p.shape, row_offset=row_offset, minval=_EPS, maxval=1.0 - _EPS)
+        u = jax.random.uniform(rng, p.shape, minval=_EPS, maxval=1.0 - _EPS)
         logits = jnp.log(p) - jnp.log1p(-p) + jnp.log(u) - jnp.log1p(-u)
         g = jax.nn.sigmoid(logits / temperature)
     g = jnp.where(mask, g, 0.0)

@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from sgvs_jax.models import row_random
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig:
+    """The Transformer settings every network shares (``config.model``), passed by keyword.
+
+    d_model          width of every network
+    num_heads        attention heads (divides d_model)
+    mlp_dim          hidden width of each block's MLP
+    dropout          dropout rate after attention and MLP (training only)
+    attention_block  > 0: blocked local attention (block +- 1 neighbour), linear in T
+    """
+
+    d_model: int = 256
+    num_heads: int = 4
+    mlp_dim: int = 512
+    dropout: float = 0.1
+    attention_block: int = 0
+
+    @classmethod
+    def from_config(cls, model_cfg) -> "TransformerConfig":
+        return cls(**{f.name: model_cfg[f.name] for f in dataclasses.fields(cls)})
 
 
 def sinusoidal_positions(length: int, dim: int) -> jnp.ndarray:
@@ -88,50 +110,32 @@ class Attention(nn.Module):
         return nn.DenseGeneral(d, axis=(-2, -1), name="out")(out)
 
 
-class Dropout(nn.Module):
-    """``flax.linen.Dropout`` (the same key per site, the same mask, the same scaling) whose
-    mask can be the rows ``[row_offset, row_offset + B)`` of a taller batch's mask
-    (:mod:`sgvs_jax.models.row_random`), so that a slice of a batch drops what the whole
-    batch drops.  x (B, ...) -> (B, ...); ``row_offset`` None: the batch is whole."""
-
-    rate: float
-
-    @nn.compact
-    def __call__(self, x, deterministic: bool, row_offset=None):
-        if self.rate == 0.0 or deterministic:
-            return x
-        keep = 1.0 - self.rate
-        mask = row_random.bernoulli(self.make_rng("dropout"), keep, x.shape, row_offset=row_offset)
-        return jax.lax.select(mask, x / keep, jnp.zeros_like(x))
-
-
 class MLP(nn.Module):
-    hidden: int
-    dropout: float = 0.0
+    """x (B, T, d) -> (B, T, d): Dense(mlp_dim) -> gelu -> dropout -> Dense(d)."""
+
+    config: TransformerConfig
 
     @nn.compact
-    def __call__(self, x, deterministic: bool, row_offset=None):
+    def __call__(self, x, deterministic: bool):
         d = x.shape[-1]
-        x = nn.gelu(nn.Dense(self.hidden)(x))
-        x = Dropout(self.dropout)(x, deterministic, row_offset=row_offset)
+        x = nn.gelu(nn.Dense(self.config.mlp_dim)(x))
+        x = nn.Dropout(self.config.dropout)(x, deterministic)
         return nn.Dense(d)(x)
 
 
 class EncoderLayer(nn.Module):
     """Pre-LN self-attention block.  x: (B, T, d), mask: (B, T) -> (B, T, d)."""
 
-    num_heads: int
-    mlp_dim: int
-    dropout: float = 0.0
-    block: int = 0
+    config: TransformerConfig
 
     @nn.compact
-    def __call__(self, x, mask, deterministic: bool, key_bias=None, row_offset=None):
+    def __call__(self, x, mask, deterministic: bool, key_bias=None):
+        cfg = self.config
         y = nn.LayerNorm()(x)
-        y = Attention(self.num_heads, self.block)(y, y, mask, mask, key_bias)
-        x = x + Dropout(self.dropout)(y, deterministic, row_offset=row_offset)
-        y = MLP(self.mlp_dim, self.dropout)(nn.LayerNorm()(x), deterministic, row_offset=row_offset)
-        return x + Dropout(self.dropout)(y, deterministic, row_offset=row_offset)
+        y = Attention(cfg.num_heads, cfg.attention_block)(y, y, mask, mask, key_bias)
+        x = x + nn.Dropout(cfg.dropout)(y, deterministic)
+        y = MLP(cfg)(nn.LayerNorm()(x), deterministic)
+        return x + nn.Dropout(cfg.dropout)(y, deterministic)
 
 
 class DecoderLayer(nn.Module):
@@ -142,39 +146,33 @@ class DecoderLayer(nn.Module):
     memory step.
     """
 
-    num_heads: int
-    mlp_dim: int
-    dropout: float = 0.0
-    block: int = 0
+    config: TransformerConfig
 
     @nn.compact
-    def __call__(self, x, memory, mask, deterministic: bool, memory_bias=None, row_offset=None):
+    def __call__(self, x, memory, mask, deterministic: bool, memory_bias=None):
+        cfg = self.config
         y = nn.LayerNorm()(x)
-        y = Attention(self.num_heads, self.block, name="self_attention")(y, y, mask, mask)
-        x = x + Dropout(self.dropout)(y, deterministic, row_offset=row_offset)
+        y = Attention(cfg.num_heads, cfg.attention_block, name="self_attention")(y, y, mask, mask)
+        x = x + nn.Dropout(cfg.dropout)(y, deterministic)
         y = nn.LayerNorm()(x)
-        y = Attention(self.num_heads, self.block, name="cross_attention")(y, memory, mask, mask, memory_bias)
-        x = x + Dropout(self.dropout)(y, deterministic, row_offset=row_offset)
-        y = MLP(self.mlp_dim, self.dropout)(nn.LayerNorm()(x), deterministic, row_offset=row_offset)
-        return x + Dropout(self.dropout)(y, deterministic, row_offset=row_offset)
+        y = Attention(cfg.num_heads, cfg.attention_block, name="cross_attention")(y, memory, mask, mask,
+                                                                               memory_bias)
+        x = x + nn.Dropout(cfg.dropout)(y, deterministic)
+        y = MLP(cfg)(nn.LayerNorm()(x), deterministic)
+        return x + nn.Dropout(cfg.dropout)(y, deterministic)
 
 
 class TransformerEncoder(nn.Module):
-    """Stack of EncoderLayers with a final LayerNorm.  x: (B, T, d), mask: (B, T) -> (B, T, d);
-    ``key_bias`` (B, T), optional, is added to every self-attention logit per key; ``row_offset``
-    (optional) places the batch's dropout draws as rows of a taller batch's (:class:`Dropout`)."""
+    """``num_layers`` EncoderLayers and a final LayerNorm.  x: (B, T, d), mask: (B, T) -> (B, T, d);
+    ``key_bias`` (B, T), optional, is added to every self-attention logit per key."""
 
+    config: TransformerConfig
     num_layers: int
-    num_heads: int
-    mlp_dim: int
-    dropout: float = 0.0
-    block: int = 0
 
     @nn.compact
-    def __call__(self, x, mask, deterministic: bool, key_bias=None, row_offset=None):
+    def __call__(self, x, mask, deterministic: bool, key_bias=None):
         for _ in range(self.num_layers):
-            x = EncoderLayer(self.num_heads, self.mlp_dim, self.dropout, self.block)(x, mask, deterministic,
-                                                                                     key_bias, row_offset=row_offset)
+            x = EncoderLayer(self.config)(x, mask, deterministic, key_bias)
         return nn.LayerNorm()(x)
 
 

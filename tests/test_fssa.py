@@ -1,0 +1,59 @@
+"""FSSA (sgvs_jax/models/fssa.py) and the selector's score S_t = a c(cos) + (1 - a) h_t."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sgvs_jax.models.fssa import cosine, cosine_importance
+from sgvs_jax.models.layers import TransformerConfig
+from sgvs_jax.models.selector import Selector
+
+
+def inputs(B=2, T=10, D=12, L=3, Ds=8, seed=0):
+    r = np.random.default_rng(seed)
+    mask = np.ones((B, T), bool)
+    mask[1, 6:] = False
+    token_mask = np.ones((B, L), bool)
+    token_mask[1, 2:] = False
+    return (jnp.asarray(r.normal(size=(B, T, D)), jnp.float32), jnp.asarray(mask),
+            jnp.asarray(r.normal(size=(B, L, Ds)), jnp.float32), jnp.asarray(token_mask),
+            jnp.asarray(r.normal(size=(B, T, Ds)), jnp.float32))
+
+
+@pytest.mark.parametrize("term", ["relu", "affine"])
+@pytest.mark.parametrize("frame_semantics", [False, True])
+def test_score_is_the_fssa_mix(term, frame_semantics):
+    x, mask, tokens, token_mask, frame_sem = inputs()
+    sel = Selector(config=TransformerConfig(d_model=16, num_heads=2, mlp_dim=32, dropout=0.0), num_layers=1,
+                   use_frame_semantics=frame_semantics, cosine_term=term)
+    params = sel.init(jax.random.PRNGKey(0), x, mask, tokens, token_mask, frame_sem)
+    o = jax.device_get(sel.apply(params, x, mask, tokens, token_mask, frame_sem))
+    a = float(o["alpha"])
+    expected = a * np.asarray(cosine_importance(o["cos"], term)) + (1 - a) * o["h"]
+    np.testing.assert_allclose(o["scores"][mask], expected[mask], rtol=1e-6)
+    assert np.all(o["scores"][~np.asarray(mask)] == 0) and a == pytest.approx(0.5)
+    np.testing.assert_allclose(o["attention"].sum(-1)[np.asarray(mask)], 1.0, rtol=1e-5)  # over real tokens
+    assert np.all(o["attention"][1, :, 2:] == 0)  # a padded token gets no weight
+    if frame_semantics:  # X_t is the frame's own CLIP feature
+        np.testing.assert_array_equal(o["frame_view"], frame_sem)
+
+
+def test_cosine_and_its_importance():
+    a = jnp.asarray([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    b = jnp.asarray([[2.0, 0.0], [0.0, 3.0], [-1.0, 0.0]])
+    np.testing.assert_allclose(cosine(a, b), [1.0, 0.0, -1.0], atol=1e-6)
+    np.testing.assert_allclose(cosine_importance(cosine(a, b), "relu"), [1.0, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(cosine_importance(cosine(a, b), "affine"), [1.0, 0.5, 0.0], atol=1e-6)
+    with pytest.raises(ValueError, match="model.cosine_term 'x'"):
+        cosine_importance(cosine(a, b), "x")
+
+
+def test_visual_only_selector_scores_h():
+    x, mask, tokens, token_mask, frame_sem = inputs()
+    sel = Selector(config=TransformerConfig(d_model=16, num_heads=2, mlp_dim=32, dropout=0.0), num_layers=1,
+                   use_fssa=False)
+    params = sel.init(jax.random.PRNGKey(0), x, mask, tokens, token_mask, frame_sem)
+    o = jax.device_get(sel.apply(params, x, mask, tokens, token_mask, frame_sem))
+    assert "alpha" not in o and "fssa" not in params["params"]
+    np.testing.assert_allclose(o["scores"][np.asarray(mask)], o["h"][np.asarray(mask)])
