@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,7 +75,7 @@ def main():
                            capture_output=True)
     result = {"job": "python -m sgvs_jax.main --config configs/default.py",
               "baseline": args.baseline, "repeats": args.repeats, "runs": runs,
-              "median_wall_s": {name: {phase: sorted(x["wall_s"] for x in v)[len(v) // 2] for phase, v in r.items()}
+              "median_wall_s": {name: {phase: statistics.median(x["wall_s"] for x in v) for phase, v in r.items()}
                                 for name, r in runs.items()},
               "provenance": provenance()}
     write_json(args.out, result)

@@ -71,13 +71,11 @@ def pooled_contrast(view, scores, mask, own, bank, valid, temperature: float):
 
     So the selector is pushed to score highly the steps whose view singles out the
     video's own anchor, and the view (a learned projection of the visual features)
-    is pulled towards it.  Two terms use it (``sgvs_jax.train_steps.selector_loss``):
-    the **video-title** contrast (anchor: the title's CLIP embedding, view: FSSA's
-    ``X_t``) and the **video-identity** contrast (anchor: the video's own mean
-    feature, view: a projection into the feature space), which needs no title.
+    is pulled towards it: the **video-title** contrast (anchor: the title's CLIP
+    embedding, bank: the training titles, view: FSSA's ``X_t``).
 
-    view (B, T, Da), scores (B, T), mask (B, T), own (B, Da), bank (N, Da) (copies of
-    the own anchor in the bank are ignored), valid (B,) -> scalar.
+    view (B, T, Da), scores (B, T), mask (B, T), own (B, Da), bank (N, Da) (copies of the
+    own anchor in the bank are ignored), valid (B,) -> scalar.
     """
     f, own, bank = _unit(view), _unit(own), _unit(bank)
     w = scores * mask
@@ -87,3 +85,27 @@ def pooled_contrast(view, scores, mask, own, bank, valid, temperature: float):
     same = jnp.einsum("bd,nd->bn", own, bank) > 0.999
     logits = jnp.concatenate([pos[:, None], jnp.where(same, -1e9, neg)], axis=1) / temperature
     return batch_mean(-jax.nn.log_softmax(logits, axis=1)[:, 0], valid)
+
+
+def frame_identity(view, scores, mask, own, bank, valid, temperature: float, exclude):
+    """Video-identity contrast, frame by frame, weighted by the selector's scores.
+
+    Each step must identify its own video: its view's cosine with the video's anchor
+    (its mean feature) against its cosines with frames of the other videos (InfoNCE).
+    Steps whose content also appears in other videos (a shared background, a generic
+    shot) cannot, so the score-weighted mean of this loss is lowest when the scores
+    sit on the steps only this video shows:
+
+        l_t = -log softmax([cos(z_t, anchor), cos(z_t, bank_j) for j not own] / temperature)[0]
+        loss = sum_t s_t l_t / sum_t s_t
+
+    view (B, T, Da), scores (B, T), mask (B, T), own (B, Da), bank (N, Da), valid (B,),
+    exclude (B, N): the bank rows that are the video's own -> scalar.
+    """
+    f, own, bank = _unit(view), _unit(own), _unit(bank)
+    pos = jnp.einsum("btd,bd->bt", f, own)
+    neg = jnp.where(exclude[:, None, :], -1e9, jnp.einsum("btd,nd->btn", f, bank))
+    per_step = -jax.nn.log_softmax(jnp.concatenate([pos[..., None], neg], -1) / temperature, -1)[..., 0]
+    w = scores * mask
+    w = w / jnp.maximum(w.sum(1, keepdims=True), 1e-6)
+    return batch_mean((w * per_step).sum(1), valid)

@@ -64,6 +64,9 @@ class Sharder:
         return self._own(placed)
 
 
+BANK_FRAMES = 16  # frames per training video in the video-identity term's bank
+
+
 class Trainer:
     """What all splits share: model, stages, the jitted update and scorer, buckets."""
 
@@ -85,14 +88,18 @@ class Trainer:
     def banks(self, train_videos) -> dict:
         """What the contrast terms contrast with, cycled to one size for every split (N = all
         videos) so that their shapes never recompile: ``title_bank`` (N, Ds) the training
-        videos' titles, and with the video-identity term ``video_bank`` (N, D) their mean
-        features as the model sees them."""
+        videos' titles, and with the video-identity term ``video_bank`` (N * K, D): K evenly
+        spaced frames of each (features as the model sees them), owned by ``video_owner``
+        (N * K,), the video's index in ``train_videos``."""
         idx = np.arange(self.bank_size) % len(train_videos)
         dim = semantic_dim(train_videos[0], self.batch_options["sources"])
         out = {"title_bank": np.stack([title_of(v, dim) for v in train_videos])[idx]}
         if self.config.train.video_weight:
-            norm = self.batch_options["normalization"]
-            out["video_bank"] = np.stack([normalize(v.features, norm).mean(0) for v in train_videos])[idx]
+            norm, k = self.batch_options["normalization"], BANK_FRAMES
+            frames = [normalize(train_videos[i].features, norm)[np.linspace(0, train_videos[i].length - 1, k)
+                                                                .round().astype(int)] for i in idx]
+            out["video_bank"] = np.concatenate(frames).astype(np.float32)
+            out["video_owner"] = np.repeat(idx, k).astype(np.int32)
         return out
 
     def init_state(self, rng, video):
@@ -127,8 +134,11 @@ class Trainer:
         """Shuffled (by the numpy Generator ``rng``), device-placed training batches
         of ``videos``, each carrying the contrast banks (default: these videos')."""
         banks = self.banks(videos) if banks is None else banks
-        for _, batch in iterate_batches(videos, self.config.train.batch_size, self.buckets, rng,
-                                        **self.batch_options):
+        index = {v.key: i for i, v in enumerate(videos)}
+        for keys, batch in iterate_batches(videos, self.config.train.batch_size, self.buckets, rng,
+                                           **self.batch_options):
+            if "video_bank" in banks:  # which bank rows are each video's own
+                batch["video_index"] = np.array([index.get(k, -1) for k in keys], np.int32)
             yield self.sharder.batch({**batch, **banks})
 
     def train_epoch(self, state, videos, banks, split: int, epoch: int, rng):

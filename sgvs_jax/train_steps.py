@@ -29,7 +29,7 @@ from sgvs_jax.models import SGVS, bottleneck
 from sgvs_jax.models.layers import masked_mean
 
 SCHEDULES = ("incremental", "joint")
-SHARED_KEYS = ("title_bank", "video_bank")  # batch entries without a batch axis (the same for every video)
+SHARED_KEYS = ("title_bank", "video_bank", "video_owner")  # batch entries without a batch axis
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,9 +143,13 @@ def video_means(batch):
 
 
 def contrast_videos(batch):
-    """(N, D) the videos the video-identity term contrasts with: the batch's ``video_bank``
-    (the training videos' mean features) where it has one, else the batch's own."""
-    return batch["video_bank"] if "video_bank" in batch else video_means(batch)
+    """``(bank (N, D), exclude (B, N))``: what the video-identity term contrasts with, the
+    batch's ``video_bank`` (frames of the training videos, owned by ``video_owner``, the
+    batch's videos being ``video_index``) where it has one, else the batch's own video means."""
+    if "video_bank" in batch:
+        return batch["video_bank"], batch["video_index"][:, None] == batch["video_owner"][None, :]
+    means = video_means(batch)
+    return means, jnp.eye(means.shape[0], dtype=bool)
 
 
 def selector_loss(o, batch, sigma, cfg):
@@ -163,8 +167,9 @@ def selector_loss(o, batch, sigma, cfg):
                                                contrast_titles(batch), valid, cfg.semantic_temperature)
         loss = loss + cfg.semantic_weight * m["semantic"]
     if cfg.video_weight:
-        m["video"] = losses.pooled_contrast(o["identity_view"], o["scores"], mask, video_means(batch),
-                                            contrast_videos(batch), valid, cfg.semantic_temperature)
+        bank, exclude = contrast_videos(batch)
+        m["video"] = losses.frame_identity(o["identity_view"], o["scores"], mask, video_means(batch), bank, valid,
+                                           cfg.semantic_temperature, exclude)
         loss = loss + cfg.video_weight * m["video"]
     return loss, m
 
@@ -213,8 +218,10 @@ def stage_grad(stage: Stage, model: SGVS, cfg):
         B = batch["mask"].shape[0]
         if B % m:
             raise ValueError(f"train.microbatch={m} must divide the batch size {B}")
-        batch = {**batch, "title_bank": contrast_titles(batch), "video_bank": contrast_videos(batch)}
-        shared = {k: batch.pop(k) for k in SHARED_KEYS}
+        batch = {**batch, "title_bank": contrast_titles(batch)}  # the whole batch's, not a slice's
+        if cfg.video_weight and "video_bank" not in batch:  # the whole batch's videos, as a batch without one
+            batch.update(video_bank=video_means(batch), video_owner=jnp.arange(B), video_index=jnp.arange(B))
+        shared = {k: batch.pop(k) for k in SHARED_KEYS if k in batch}
         slices = {k: v.reshape((B // m, m) + v.shape[1:]) for k, v in batch.items()}
         n_real = jnp.maximum(batch["valid"].sum(), 1).astype(jnp.float32)
 

@@ -53,3 +53,28 @@ def test_stepwise_reconstruction_sees_what_the_pooled_one_misses():
     other = jnp.concatenate([states, jnp.ones((1, 4, 4))], 1)
     m = jnp.asarray([[True] * 8 + [False] * 4])
     assert float(losses.stepwise_reconstruction(padded, other, m, valid)) < 1e-5
+
+
+def test_video_identity_term_prefers_the_steps_no_other_video_shows():
+    """losses.frame_identity (anchor: the video's mean feature; negatives: frames of the
+    other videos): steps whose content also appears in other videos (a shared background)
+    cannot identify their video, so the loss is lower when the video's own content scores
+    high; the video's own frames in the bank are not negatives."""
+    rng = np.random.default_rng(0)
+    shared, own_topic = rng.normal(size=(2, 16)).astype(np.float32)
+    frames = np.stack([shared] * 6 + [own_topic] * 4)[None] + 0.05 * rng.normal(size=(1, 10, 16)).astype(np.float32)
+    others = np.stack([shared + 0.05 * rng.normal(size=16) for _ in range(8)]
+                      + [rng.normal(size=16) for _ in range(8)]).astype(np.float32)
+    bank = np.concatenate([others, frames[0, :4]])  # the last 4 rows are the video's own frames
+    exclude = np.zeros((1, len(bank)), bool)
+    exclude[0, -4:] = True
+    frames, mask, valid = jnp.asarray(frames), jnp.ones((1, 10), bool), jnp.ones((1,), bool)
+
+    def loss(scores, excl=exclude):
+        return losses.frame_identity(frames, scores, mask, frames.mean(1), jnp.asarray(bank), valid, 0.2,
+                                     jnp.asarray(excl))
+
+    own = jnp.asarray([[0.1] * 6 + [0.9] * 4])
+    shared_high = jnp.asarray([[0.9] * 6 + [0.1] * 4])
+    assert loss(own) < loss(shared_high)
+    assert loss(shared_high) < loss(shared_high, np.zeros_like(exclude))  # own frames would count against it
