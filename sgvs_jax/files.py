@@ -36,8 +36,11 @@ def atomic_path(path: str, make_dirs: bool = False):
         os.makedirs(directory, exist_ok=True)
     elif not os.path.isdir(directory):
         raise OutputError(f"{path}: output folder {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".partial"
-                               + os.path.splitext(path)[1], dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".partial"
+                                   + os.path.splitext(path)[1], dir=directory)
+    except OSError as e:  # a read-only or full folder: name the output, not the temporary file
+        raise OutputError(f"{path}: cannot write in {directory} ({e.strerror or e})") from e
     os.close(fd)
     try:
         yield tmp

@@ -24,7 +24,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from sgvs_jax import compilation, report
 from sgvs_jax.checkpointing import Checkpointer, join_all
 from sgvs_jax.config_check import check_buckets, check_config
-from sgvs_jax.data import bucket_lengths_for, iterate_batches, load_dataset, make_batch
+from sgvs_jax.data import bucket_lengths_for, fingerprint, iterate_batches, load_dataset, make_batch
 from sgvs_jax.data.batching import batch_options, normalize, semantic_dim, title_of
 from sgvs_jax.evaluation import evaluate_videos, random_baseline, training_free_baselines
 from sgvs_jax.files import write_json
@@ -260,7 +260,8 @@ def train_and_evaluate(config, workdir: str, restart: bool = False) -> dict:
         results["unannotated_videos"] = unannotated
         report.log(f"note: {len(unannotated)} of {len(videos)} videos have no user summary (e.g. from "
                    "sgvs_jax.extract_features): F1 / tau / rho on them are 0 and mean nothing")
-    with Workdir(workdir, config, restart, enabled=is_main):
+    results["data_fingerprint"] = fingerprint(videos)
+    with Workdir(workdir, config, restart, enabled=is_main, fingerprint=results["data_fingerprint"]):
         writer = MetricWriter(workdir, enabled=is_main)
         # Each split's checkpointer writes its last save while the next split trains (one process
         # only: across hosts orbax's close synchronises the processes, kept in order).

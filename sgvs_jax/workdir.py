@@ -1,10 +1,11 @@
 """A run's folder: one process at a time, resumed only by the config that made it.
 
 ``workdir/run_config.json`` holds the config of the run that wrote the folder.
-A later run with the same training config resumes the splits' checkpoints; one
-whose training config differs (seed, data, model, objective, optimizer,
-evaluation) stops with the keys that differ, unless told to ``restart``, which
-first removes the old run's own files (nothing else in the folder).  Keys that
+A later run with the same training config and the same data (a fingerprint of
+the arrays read) resumes the splits' checkpoints; one whose training config or
+data differs stops with the keys that differ, unless told to ``restart``, which
+first removes the old run's own files (nothing else in the folder).  Files named
+like a run's but without the run's record are never removed: the folder is refused.  Keys that
 do not change what is trained or measured (which splits to run, the compile
 cache, precompiling, how often to checkpoint, multi-host start-up, and the
 number of epochs, which continues the run) may change between runs.
@@ -77,8 +78,9 @@ class Workdir:
     """``with Workdir(path, config, restart) as wd:`` locks ``path`` for this
     process, checks that it may be resumed by ``config`` and records the config."""
 
-    def __init__(self, path: str, config, restart: bool = False, enabled: bool = True):
+    def __init__(self, path: str, config, restart: bool = False, enabled: bool = True, fingerprint: str = ""):
         self.path, self.config, self.restart, self.enabled = path, config, restart, enabled
+        self.fingerprint = fingerprint  # of the data read (sgvs_jax.data.fingerprint): another file, another run
         self._lock = None
 
     def __enter__(self) -> "Workdir":
@@ -108,31 +110,35 @@ class Workdir:
             raise
         return self
 
+    def _recorded(self) -> dict | None:
+        """The training config this folder's own record holds (``run_config.json``, or the
+        provenance in ``results.json`` of older runs); None: sgvs_jax wrote nothing here."""
+        recorded = read_json(os.path.join(self.path, RUN_CONFIG))
+        if recorded is not None:
+            return recorded.get("training_config")
+        return ((read_json(os.path.join(self.path, "results.json")) or {}).get("provenance") or {}).get("config")
+
     def _check_or_clear(self) -> None:
         new = training_config(self.config)
+        if self.fingerprint:
+            new["data_fingerprint"] = self.fingerprint
         existing = own_files(self.path)
-        # Removed on --restart, and also when the old run stopped before its first checkpoint: its
-        # leftovers (metrics of epoch 0, an event file) hold nothing to resume.
+        recorded = self._recorded() if existing else None
+        if existing and recorded is None:  # named like a run's files, but not written by one: not ours to touch
+            raise WorkdirError(f"--workdir {self.path} holds {', '.join(os.path.basename(p) for p in existing[:4])}"
+                               f", which sgvs_jax did not write (no {RUN_CONFIG}); nothing was removed: use another "
+                               "--workdir")
+        # A run's own files are removed on --restart, and also when it stopped before its first
+        # checkpoint: its leftovers (metrics of epoch 0, an event file) hold nothing to resume.
         if existing and (self.restart or not self._has_progress()):
             for p in existing:
                 shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
             existing = []
         if existing:
-            recorded = read_json(os.path.join(self.path, RUN_CONFIG))
-            if recorded is None:  # runs from before run_config.json: the config in results.json
-                results = read_json(os.path.join(self.path, "results.json")) or {}
-                recorded = (results.get("provenance") or {}).get("config")
-            else:
-                recorded = recorded.get("training_config")
-            recorded = None if recorded is None else training_config(recorded)
-            if recorded is None:
-                raise WorkdirError(f"--workdir {self.path} holds files of an earlier run ("
-                                   f"{', '.join(os.path.basename(p) for p in existing[:4])}) whose config is "
-                                   "unknown; pass --restart to remove them, or use another --workdir")
-            diff = differences(recorded, new)
+            diff = differences(training_config(recorded), new)
             if diff:
                 raise WorkdirError(
-                    f"--workdir {self.path} holds a run with another training config ({len(diff)} "
+                    f"--workdir {self.path} holds a run with another training config or data ({len(diff)} "
                     f"difference(s): {'; '.join(diff[:6])}{' ...' if len(diff) > 6 else ''}); resuming it would "
                     "mix two runs. Pass --restart to discard it, or use another --workdir")
         write_json(os.path.join(self.path, RUN_CONFIG),

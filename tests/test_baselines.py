@@ -41,3 +41,21 @@ def test_baselines_run_through_the_evaluation():
     assert set(out) == set(CRITERIA)
     for r in out.values():
         assert 0 <= r["f1"] <= 100 and -1 <= r["tau"] <= 1 and r["spread"] > 0
+
+
+def test_blocked_criteria_equal_the_whole_matrix(monkeypatch):
+    """The criteria that compare every pair of steps work on blocks of rows (a 20,000-step
+    video would need gigabytes as one matrix); blocks give the whole matrix's scores."""
+    from sgvs_jax.evaluation import baselines
+
+    x = np.random.default_rng(0).normal(size=(50, 8))
+    whole = {n: baselines.CRITERIA[n](x) for n in ("uniqueness", "local_dissimilarity", "global_consistency")}
+    monkeypatch.setattr(baselines, "BLOCK", 7)
+    for name, expected in whole.items():
+        np.testing.assert_allclose(baselines.CRITERIA[name](x), expected, rtol=1e-12, atol=1e-12, err_msg=name)
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    sim = xn @ xn.T
+    np.fill_diagonal(sim, np.nan)
+    np.testing.assert_allclose(whole["global_consistency"], np.nanmean(sim, 1), rtol=1e-12)
+    np.testing.assert_allclose(whole["local_dissimilarity"], 1 - np.sort(np.nan_to_num(sim, nan=-np.inf), 1)[:, ::-1][:, :2].mean(1),
+                               rtol=1e-12)

@@ -70,3 +70,17 @@ def test_json_is_strict(tree):
     text = (tree / "r.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"tau": None, "f1": [1.0, None], "n": 2}
+
+
+def test_an_unwritable_folder_names_the_output_not_the_temporary_file(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    def read_only(*_, **kw):
+        raise PermissionError(errno.EACCES, "Permission denied", os.path.join(kw["dir"], ".out.json.x.partial"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    out = str(tmp_path / "out.json")
+    with pytest.raises(OutputError, match=r"out\.json: cannot write in .*Permission denied") as e:
+        write_json(out, {"a": 1})
+    assert ".partial" not in str(e.value)

@@ -161,3 +161,54 @@ def test_each_splits_last_save_is_written_while_the_next_trains_and_its_failure_
     with pytest.raises(CheckpointError, match="split_0.*could not be written.*disk full"):
         train.train_and_evaluate(cfg, str(tmp_path / "run2"))
     assert len(closes) == 2  # split 1 trained and was closed too
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_files_named_like_a_runs_are_never_removed_without_its_record(tmp_path, restart):
+    """A folder holding split_*/, metrics.jsonl ... that sgvs_jax did not write (no
+    run_config.json) is refused, with or without --restart, and nothing in it is touched."""
+    workdir = tmp_path / "w"
+    (workdir / "split_data").mkdir(parents=True)
+    (workdir / "split_data" / "keys.txt").write_text("x")
+    (workdir / "metrics.jsonl").write_text("mine\n")
+    with pytest.raises(WorkdirError, match="split_data.*did not write.*nothing was removed"):
+        train.train_and_evaluate(tiny_config(num_epochs=1), str(workdir), restart=restart)
+    assert (workdir / "split_data" / "keys.txt").read_text() == "x"
+    assert (workdir / "metrics.jsonl").read_text() == "mine\n"
+
+
+def test_a_checkpoint_whose_bytes_changed_is_refused(finished, tmp_path):
+    """Each save records the state's SHA-256; a restore that reads other bytes says so."""
+    workdir = copy_of(finished, tmp_path)
+    ckpt = Checkpointer(os.path.join(workdir, "split_0", "checkpoints"))
+    step = ckpt.latest_step()
+    path = os.path.join(workdir, "split_0", "checkpoints", str(step))
+    with open(os.path.join(path, "history", "metadata")) as f:
+        meta = json.load(f)
+    assert len(meta["state_sha256"]) == 64
+    meta["state_sha256"] = "0" * 64  # as if the data files had changed under it
+    with open(os.path.join(path, "history", "metadata"), "w") as f:
+        json.dump(meta, f)
+    ckpt.close()
+    with pytest.raises(CheckpointError, match=f"checkpoints/{step}: its data changed after it was saved"):
+        train.train_and_evaluate(tiny_config(num_epochs=3), workdir)
+
+
+def test_other_data_behind_the_same_path_is_refused(tmp_path):
+    """The run records a fingerprint of the arrays it read: a file replaced at the same
+    path does not resume into the old run."""
+    from sgvs_jax.data import write_h5
+    from sgvs_jax.data.synthetic import make_dataset, make_splits
+
+    h5, split_path = str(tmp_path / "data.h5"), tmp_path / "splits.json"
+    videos = make_dataset(n_videos=6, min_steps=40, max_steps=90, feature_dim=32, seed=1)
+    write_h5(h5, videos)
+    split_path.write_text(json.dumps(make_splits(videos, seed=0)))
+    cfg = tiny_config(num_epochs=1)
+    cfg.data.source, cfg.data.h5_path, cfg.data.split_path = "h5", h5, str(split_path)
+    train.train_and_evaluate(cfg, str(tmp_path / "run"))
+    os.remove(h5)
+    write_h5(h5, make_dataset(n_videos=6, min_steps=40, max_steps=90, feature_dim=32, seed=2))
+    cfg.train.num_epochs = 2
+    with pytest.raises(WorkdirError, match="data_fingerprint"):
+        train.train_and_evaluate(cfg, str(tmp_path / "run"))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+
+import numpy as np
 
 from sgvs_jax.data.batching import bucket_lengths_for, iterate_batches, make_batch
 from sgvs_jax.data.h5io import read_h5, write_h5
@@ -43,5 +46,19 @@ def load_dataset(cfg) -> tuple[dict[str, Video], list[dict], str]:
     return videos, splits, where
 
 
-__all__ = ["DataError", "Video", "bucket_lengths_for", "check_split_keys", "iterate_batches",
+def fingerprint(videos: dict) -> str:
+    """SHA-256 (hex, 16 digits) of every array of every video, in key order: the same
+    path with other contents is other data."""
+    h = hashlib.sha256()
+    for key in sorted(videos):
+        h.update(key.encode())
+        for name in ("features", "picks", "change_points", "user_summary", "gtscore", "user_scores",
+                     "text_tokens", "text_pooled", "clip_frames"):
+            value = getattr(videos[key], name)
+            if value is not None:
+                h.update(name.encode() + np.ascontiguousarray(value).tobytes())
+    return h.hexdigest()[:16]
+
+
+__all__ = ["DataError", "fingerprint", "Video", "bucket_lengths_for", "check_split_keys", "iterate_batches",
            "load_dataset", "load_splits", "make_batch", "read_h5", "write_h5"]

@@ -12,6 +12,9 @@ class DataError(ValueError):
     """Bad input data; the message names the file and the key."""
 
 
+MAX_FEATURE = 1e15  # larger feature values overflow a float32 step norm
+
+
 @dataclasses.dataclass(frozen=True)
 class Video:
     """One video of a summarization dataset.
@@ -69,6 +72,10 @@ class Video:
             fail("features", "empty video (0 steps)")
         if not np.all(np.isfinite(f)):
             fail("features", f"{int((~np.isfinite(f)).sum())} NaN/inf values")
+        if np.abs(f).max() > MAX_FEATURE:  # the step norms (squares summed) would overflow float32
+            i, j = np.unravel_index(int(np.argmax(np.abs(f))), f.shape)
+            fail("features", f"value {f[i, j]:.3g} at step {i}, dimension {j}: beyond {MAX_FEATURE:.0e}, where "
+                             "the normalisation overflows; rescale the features")
         T = f.shape[0]
         if self.n_frames <= 0:
             fail("n_frames", f"must be positive, got {self.n_frames}")
@@ -101,6 +108,11 @@ class Video:
                                   f"(it must end at {self.n_frames - 1})")
         if self.n_frame_per_seg.shape != (cp.shape[0],):
             fail("n_frame_per_seg", f"expected shape ({cp.shape[0]},), got {self.n_frame_per_seg.shape}")
+        lengths = cp[:, 1] - cp[:, 0] + 1
+        if np.any(self.n_frame_per_seg != lengths):
+            i = int(np.argmax(self.n_frame_per_seg != lengths))
+            fail("n_frame_per_seg", f"shot {i} has {self.n_frame_per_seg[i]} frames, but change_points "
+                                    f"{cp[i].tolist()} make it {lengths[i]}")
         us = self.user_summary
         if us.ndim != 2 or us.shape[0] == 0:
             fail("user_summary", f"expected (U, n_frames) with U > 0, got shape {us.shape}")

@@ -28,32 +28,47 @@ import numpy as np
 from sgvs_jax.evaluation.protocol import evaluate_videos
 
 
+BLOCK = 1024  # rows of a (T, T) similarity matrix held at once: memory O(BLOCK * T), not T^2
+
+
 def _unit(x):
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def _cos_others(x):
-    xn = _unit(x)
-    sim = xn @ xn.T
-    np.fill_diagonal(sim, np.nan)
+def _by_rows(x, rows) -> np.ndarray:
+    """``rows(start, block)`` for blocks of BLOCK steps, concatenated: (T,) per-step values."""
+    return np.concatenate([rows(i, x[i:i + BLOCK]) for i in range(0, len(x), BLOCK)])
+
+
+def _cos_others(xn, start, block):
+    """cos(x_t, x_j) of the steps ``start .. start + len(block)`` with every step (NaN with itself)."""
+    sim = block @ xn.T
+    sim[np.arange(len(block)), start + np.arange(len(block))] = np.nan
     return sim
 
 
 def uniqueness(x):
     sq = (x * x).sum(-1)
-    d = np.sqrt(np.maximum(sq[:, None] + sq[None] - 2 * x @ x.T, 0.0))
-    return d.sum(1) / max(len(x) - 1, 1)
+
+    def rows(i, b):
+        return np.sqrt(np.maximum(sq[i:i + len(b), None] + sq[None] - 2 * b @ x.T, 0.0)).sum(1)
+    return _by_rows(x, rows) / max(len(x) - 1, 1)
 
 
 def local_dissimilarity(x):
-    sim = _cos_others(x)
-    k = max(1, int(round(0.05 * len(x))))
-    top = -np.sort(-np.nan_to_num(sim, nan=-np.inf), axis=1)[:, :k]
-    return 1.0 - top.mean(1)
+    xn, k = _unit(x), max(1, int(round(0.05 * len(x))))
+
+    def rows(i, b):
+        sim = np.nan_to_num(_cos_others(xn, i, b), nan=-np.inf)
+        return 1.0 - -np.sort(-sim, axis=1)[:, :k].mean(1)
+    return _by_rows(xn, rows)
 
 
 def global_consistency(x):
-    return np.nanmean(_cos_others(x), axis=1) if len(x) > 1 else np.zeros(len(x))
+    if len(x) < 2:
+        return np.zeros(len(x))
+    xn = _unit(x)
+    return _by_rows(xn, lambda i, b: np.nanmean(_cos_others(xn, i, b), axis=1))
 
 
 def representativeness(x):
