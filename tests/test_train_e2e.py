@@ -158,7 +158,7 @@ def test_ablation_switches_run(tmp_path):
     for name, changes in {"no_fssa": {"model.use_fssa": False},
                           "no_adversarial": {"train.adversarial": False},
                           "joint": {"train.schedule": "joint"},
-                          "warmup_microbatch": {"train.warmup_epochs": 1, "train.microbatch": 2},
+                          "microbatch": {"train.microbatch": 2},
                           "no_title": no_title}.items():
         cfg = tiny_config(num_epochs=2)
         for key, v in changes.items():
