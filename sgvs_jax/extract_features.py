@@ -27,7 +27,7 @@ import numpy as np
 
 from sgvs_jax.data.from_video import DEFAULTS, EXTRACTION_ATTR, video_from_file
 from sgvs_jax.data.h5io import read_h5_attrs, write_h5
-from sgvs_jax.files import OutputError, check_outputs, write_json
+from sgvs_jax.files import OutputError, check_outputs, files_in, write_json
 from sgvs_jax.provenance import provenance
 
 SPLITS_ATTR = "sgvs_jax_splits"  # root attribute: the split file written with the h5
@@ -65,7 +65,7 @@ def extract_features(videos: str, out: str, clip_model: str, sample_fps: float =
                      titles_path: Optional[str] = None) -> dict:
     """Extracts every video of ``videos`` and writes ``out`` (+ its split file).
 
-    No output may be an input (a video, ``titles_path``), and an existing file is
+    No output may be an input (a video, ``titles_path``, a file of the CLIP folder), and an existing file is
     replaced only if an earlier extract_features wrote it or ``overwrite``; both
     are checked before any video is read.
 
@@ -80,7 +80,7 @@ def extract_features(videos: str, out: str, clip_model: str, sample_fps: float =
         raise OutputError(f"--out {out} has a video file's extension; the features go to an .h5 file")
     splits_out = splits_out or os.path.splitext(out)[0] + "_splits.json"
     outputs = {"--out": out} if len(files) < 2 else {"--out": out, "split file": splits_out}
-    check_outputs(outputs, inputs=files + [titles_path], overwrite=overwrite,
+    check_outputs(outputs, inputs=files + [titles_path] + files_in(clip_model), overwrite=overwrite,
                   ours={"--out": _is_our_h5, "split file": lambda p: _names_split_file(out, p)})
     encoder = ClipEncoder(clip_model)
     titles = titles or {}

@@ -88,6 +88,14 @@ def same_file(a: str, b: str) -> bool:
         return False
 
 
+def files_in(folder: Optional[str]) -> list[str]:
+    """Every file below ``folder`` (none if it is not a folder): a model's or a run's files,
+    all of them inputs of a command that reads the folder."""
+    if not folder or not os.path.isdir(folder):
+        return []
+    return [os.path.join(root, name) for root, _, names in os.walk(folder) for name in names]
+
+
 def check_outputs(outputs: Mapping[str, str], inputs: Iterable[Optional[str]], overwrite: bool = False,
                   ours: Optional[Mapping[str, Callable[[str], bool]]] = None) -> None:
     """Refuses, before any work, outputs that would lose a user's file.

@@ -27,10 +27,11 @@ import numpy as np
 from sgvs_jax.data.from_video import DEFAULTS, EXTRACTION_ATTR, title_from_filename, video_from_file
 from sgvs_jax.data.h5io import read_h5_attrs
 from sgvs_jax.evaluation.summary import check_budget, select_keyshots
-from sgvs_jax.files import atomic_path, check_outputs, read_json
+from sgvs_jax.files import atomic_path, check_outputs, files_in, read_json
 from sgvs_jax.inference import Scorer, read_run_config
 from sgvs_jax.provenance import provenance
 from sgvs_jax.video_io import write_selected_frames
+from sgvs_jax.workdir import own_files
 
 
 def extraction_settings(config) -> dict:
@@ -48,7 +49,8 @@ def summarize_video(video_path: str, run_dir: str, out_path: str, title: Optiona
     """Writes ``out_path`` (summary video), ``json_path`` and ``plot_path``
     (default: beside ``out_path`` with .json / .png); returns the JSON record.
 
-    No output may be an input (the video, the run's files), and an existing file
+    No output may be an input (the video, every file the run wrote, every file of
+    the CLIP folder, the run's h5 and split file), and an existing file
     is replaced only if an earlier summarize wrote it (its JSON names it) or
     ``overwrite``; both are checked before any work."""
     from sgvs_jax.clip_features import ClipEncoder
@@ -58,12 +60,12 @@ def summarize_video(video_path: str, run_dir: str, out_path: str, title: Optiona
     json_path = json_path or base + ".json"
     plot_path = plot_path or base + ".png"
     config, _ = read_run_config(run_dir)
-    check_outputs({"--out": out_path, "--json": json_path, "--plot": plot_path},
-                  inputs=[video_path, os.path.join(run_dir, "results.json"), config.data.get("h5_path"),
-                          config.data.get("split_path")],
-                  overwrite=overwrite, ours=earlier_outputs(json_path, out_path, plot_path))
     settings = {**DEFAULTS, **extraction_settings(config)}
     clip_model = clip_model or settings.get("clip_model")
+    check_outputs({"--out": out_path, "--json": json_path, "--plot": plot_path},
+                  inputs=[video_path, config.data.get("h5_path"), config.data.get("split_path")]
+                  + [f for p in own_files(run_dir) for f in (files_in(p) or [p])] + files_in(clip_model),
+                  overwrite=overwrite, ours=earlier_outputs(json_path, out_path, plot_path))
     if not clip_model:
         raise ValueError(f"{run_dir}: its training data records no CLIP model (config data.h5_path="
                          f"'{config.data.h5_path}'); pass --clip_model")

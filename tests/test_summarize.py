@@ -209,6 +209,16 @@ def test_no_command_overwrites_an_input_or_a_strangers_file(run, tmp_path):
     with pytest.raises(OutputError, match="is an input"):  # the run's own files are inputs too
         summarize_video(str(video), run["workdir"], str(tmp_path / "s.mp4"),
                         json_path=os.path.join(run["workdir"], "results.json"), overwrite=True)
+    # every file of the CLIP folder and every file the run wrote are inputs too, even with --overwrite
+    clip_file = next(os.path.join(run["clip"], f) for f in sorted(os.listdir(run["clip"])))
+    clip_bytes = open(clip_file, "rb").read()
+    for kwargs in ({"out_path": str(tmp_path / "s.mp4"), "json_path": clip_file},
+                   {"out_path": os.path.join(run["workdir"], "run_config.mp4")}):  # its JSON: run_config.json
+        with pytest.raises(OutputError, match="is an input"):
+            summarize_video(str(video), run["workdir"], overwrite=True, **kwargs)
+    with pytest.raises(OutputError, match="is an input"):
+        extract_features(str(run["dir"] / "videos"), clip_file, run["clip"], overwrite=True)
+    assert open(clip_file, "rb").read() == clip_bytes
     # extract_features: one of the videos (or the only one) as --out
     for source in (str(run["dir"] / "videos"), str(video)):
         with pytest.raises(OutputError, match="is an input|video file's extension"):

@@ -108,8 +108,9 @@ def test_a_checkpoint_of_another_config_is_refused(finished, tmp_path):
     cfg = tiny_config(num_epochs=2)
     cfg.train.sigma = 0.25
     os.remove(os.path.join(workdir, "results.json"))
+    data = json.load(open(os.path.join(workdir, RUN_CONFIG)))["training_config"]["data_fingerprint"]
     with open(os.path.join(workdir, RUN_CONFIG), "w") as f:  # a record that lies about the checkpoints
-        json.dump({"training_config": training_config(cfg)}, f)
+        json.dump({"training_config": {**training_config(cfg), "data_fingerprint": data}}, f)
     with pytest.raises(CheckpointError, match="saved under another training config .*sigma"):
         train.train_and_evaluate(cfg, workdir)
 
