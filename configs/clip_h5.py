@@ -6,9 +6,8 @@ image features, CLIP title tokens, KTS shots).
         --config.data.split_path=runs/my_splits.json --workdir runs/my_videos
     python -m sgvs_jax.summarize --video new.mp4 --workdir runs/my_videos --out new_summary.mp4
 
-Such videos have no annotations: the F1 / tau printed during training are
-computed against all-zero user summaries and mean nothing; the scores are what
-the summaries use.
+Such videos have no annotations: F1 / tau / rho leave them out (NaN where no
+video has a user summary); the scores are what the summaries use.
 """
 
 from configs import default

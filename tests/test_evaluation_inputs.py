@@ -6,6 +6,7 @@ import pytest
 
 from sgvs_jax.evaluation import (check_budget, evaluate_video, evaluate_videos, generate_summary, rank_normalize)
 from sgvs_jax.data.synthetic import make_dataset
+from sgvs_jax.data.video import DataError
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +58,35 @@ def test_rank_normalised_scores_depend_on_the_order_only(video):
 def test_no_videos_to_evaluate():
     with pytest.raises(ValueError, match="no videos"):
         evaluate_videos({}, {}, "avg")
+
+
+def test_videos_that_cannot_be_scored_are_left_out_of_the_means():
+    """A video with no user summary (own videos, or every shot longer than the budget when
+    the summaries were made) is named in ``left_out``, not averaged in as F1 0."""
+    import dataclasses
+
+    from sgvs_jax.evaluation import evaluate_videos, random_baseline
+    from sgvs_jax.data.synthetic import make_dataset
+
+    videos = make_dataset(n_videos=4, min_steps=40, max_steps=60, feature_dim=8, seed=3)
+    scores = {k: v.gtscore + 0.1 for k, v in videos.items()}
+    full = evaluate_videos(scores, videos, "avg")
+    blank = dict(videos, video_2=dataclasses.replace(videos["video_2"], user_summary=videos["video_2"].user_summary * 0))
+    part = evaluate_videos(scores, blank, "avg")
+    assert part["left_out"] == ["video_2"] and full["left_out"] == [] and "video_2" not in part["per_video"]
+    others = [full["per_video"][k]["f1"] for k in videos if k != "video_2"]
+    assert part["f1"] == pytest.approx(np.mean(others))
+    none = {k: dataclasses.replace(v, user_summary=v.user_summary * 0) for k, v in videos.items()}
+    assert np.isnan(evaluate_videos(scores, none, "avg")["f1"]) and np.isnan(random_baseline(none, list(none), "avg")["tau"])
+
+
+def test_a_budget_no_shot_fits_is_refused_with_the_video_named():
+    from sgvs_jax.evaluation import evaluate_videos, random_baseline
+    from sgvs_jax.data.synthetic import make_dataset
+
+    videos = make_dataset(n_videos=2, min_steps=40, max_steps=60, feature_dim=8, seed=3)
+    scores = {k: v.gtscore + 0.1 for k, v in videos.items()}
+    for run in (lambda: evaluate_videos(scores, videos, "avg", budget=1e-6),
+                lambda: random_baseline(videos, list(videos), "avg", budget=1e-6)):
+        with pytest.raises(DataError, match=r"video 'video_1': no shot fits the budget 1e-06 .*eval.budget"):
+            run()

@@ -40,10 +40,12 @@ def make_video(key: str, rng: np.random.Generator, render: np.ndarray, n_steps: 
                n_users: int, n_tokens: int, frames_per_step: int, planted_fraction: float,
                background_pool: np.ndarray) -> Video:
     feature_dim = render.shape[1]
-    # Shots of 4..16 steps.
+    # Shots of 4..16 steps, none longer than 15 % of the video, so that a 15 % summary can hold a shot
+    # (else no user summary exists and the video cannot be scored).
+    longest = max(4, min(16, int(0.15 * n_steps)))
     bounds = [0]
     while bounds[-1] < n_steps:
-        bounds.append(min(n_steps, bounds[-1] + int(rng.integers(4, 17))))
+        bounds.append(min(n_steps, bounds[-1] + int(rng.integers(4, longest + 1))))
     shots = np.stack([bounds[:-1], np.array(bounds[1:]) - 1], axis=1)
     n_shots = len(shots)
     n_planted = max(1, int(round(planted_fraction * n_shots)))

@@ -6,8 +6,9 @@ from typing import Mapping
 
 import numpy as np
 
+from sgvs_jax.data.video import DataError
 from sgvs_jax.evaluation.rank import average_ranks, rank_correlations, rank_correlations_many
-from sgvs_jax.evaluation.summary import f1_against_users, generate_summary
+from sgvs_jax.evaluation.summary import check_budget, f1_against_users, generate_summary
 
 
 def annotator_matrix(video) -> np.ndarray:
@@ -63,14 +64,31 @@ def rank_normalize(scores) -> np.ndarray:
     return average_ranks(scores)[0] / max(len(scores), 1)
 
 
+def scorable(video) -> bool:
+    """Whether a video can be scored: it has a user summary (own videos from
+    ``sgvs_jax.extract_features`` have none).  Means leave the others out."""
+    return bool(np.any(video.user_summary))
+
+
+def check_fits(video, budget: float) -> None:
+    """Refuses a budget that no shot of ``video`` fits: its summary would be empty and F1 0."""
+    cp = np.asarray(video.change_points, np.int64)
+    capacity, shortest = int((cp[-1, 1] + 1) * check_budget(budget)), int((cp[:, 1] - cp[:, 0] + 1).min())
+    if shortest > capacity:
+        raise DataError(f"video '{video.key}': no shot fits the budget {budget} ({capacity} of {cp[-1, 1] + 1} "
+                        f"frames; its shortest shot has {shortest}): raise eval.budget")
+
+
 def evaluate_video(scores, video, mode: str, budget: float = 0.15) -> dict:
     """F1 against the users (mode 'max' or 'avg'), F1 against the single ground
     truth (``f1_single``), Kendall tau and Spearman rho of one video's scores.
 
     ``scores``: (T,) non-negative, not all zero (see :func:`check_scores`);
-    ``budget`` in (0, 1]: the summary's share of the video's frames.
+    ``budget`` in (0, 1]: the summary's share of the video's frames, which at
+    least one shot must fit (:func:`check_fits`).
     """
-    scores = check_scores(scores, video)  # the budget is checked by generate_summary
+    scores = check_scores(scores, video)
+    check_fits(video, budget)
     summary = generate_summary(scores, video.change_points, video.n_frames, video.picks, budget)
     f1 = f1_against_users(summary, video.user_summary, mode)
     f1_single = f1_against_users(summary, single_ground_truth(video, budget)[None], "max")
@@ -80,12 +98,16 @@ def evaluate_video(scores, video, mode: str, budget: float = 0.15) -> dict:
 
 def evaluate_videos(scores_by_key: Mapping[str, np.ndarray], videos: Mapping, mode: str,
                     budget: float = 0.15) -> dict:
-    """Mean F1/tau/rho over the given videos; ``per_video`` keeps each one."""
+    """Mean F1/tau/rho over the given videos that can be scored (:func:`scorable`;
+    NaN where none can); ``per_video`` keeps each one, ``left_out`` names the others."""
     if not scores_by_key:
         raise ValueError("no videos to evaluate")
-    per_video = {k: evaluate_video(scores_by_key[k], videos[k], mode, budget) for k in scores_by_key}
-    out = {m: float(np.mean([v[m] for v in per_video.values()])) for m in ("f1", "f1_single", "tau", "rho")}
+    per_video = {k: evaluate_video(scores_by_key[k], videos[k], mode, budget) for k in scores_by_key
+                 if scorable(videos[k])}
+    out = {m: float(np.mean([v[m] for v in per_video.values()])) if per_video else float("nan")
+           for m in ("f1", "f1_single", "tau", "rho")}
     out["per_video"] = per_video
+    out["left_out"] = sorted(k for k in scores_by_key if k not in per_video)
     return out
 
 
@@ -102,12 +124,16 @@ def random_baseline(videos: Mapping, keys, mode: str, n_draws: int = 20, seed: i
     keys = list(keys)
     if not keys:
         raise ValueError("no videos to evaluate")
+    keys = [k for k in keys if scorable(videos[k])]  # as evaluate_videos
+    if not keys:
+        return {"f1": float("nan"), "tau": float("nan"), "rho": float("nan"), "n_draws": n_draws}
     if n_draws < 1:
         raise ValueError(f"n_draws must be at least 1, got {n_draws}")
     draws = [[rng.random(videos[k].picks.shape[0]) for k in keys] for _ in range(n_draws)]
     per_video = np.zeros((n_draws, len(keys), 3))  # draw, video, (f1, tau, rho)
     for v, k in enumerate(keys):
         video = videos[k]
+        check_fits(video, budget)
         scores = np.stack([check_scores(d[v], video) for d in draws])
         for d in range(n_draws):
             summary = generate_summary(scores[d], video.change_points, video.n_frames, video.picks, budget)
