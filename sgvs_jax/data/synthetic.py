@@ -36,16 +36,20 @@ def _unit(x):
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
+def _pieces(a: int, b: int, n: int) -> list:
+    """Steps a..b (inclusive) cut into n contiguous pieces of near-equal length: [[start, end], ...]."""
+    cuts = np.linspace(a, b + 1, n + 1).round().astype(int)
+    return [[int(cuts[i]), int(cuts[i + 1]) - 1] for i in range(n)]
+
+
 def make_video(key: str, rng: np.random.Generator, render: np.ndarray, n_steps: int, sem_dim: int,
                n_users: int, n_tokens: int, frames_per_step: int, planted_fraction: float,
                background_pool: np.ndarray) -> Video:
     feature_dim = render.shape[1]
-    # Shots of 4..16 steps, none longer than 15 % of the video, so that a 15 % summary can hold a shot
-    # (else no user summary exists and the video cannot be scored).
-    longest = max(4, min(16, int(0.15 * n_steps)))
+    # Shots of 4..16 steps.
     bounds = [0]
     while bounds[-1] < n_steps:
-        bounds.append(min(n_steps, bounds[-1] + int(rng.integers(4, longest + 1))))
+        bounds.append(min(n_steps, bounds[-1] + int(rng.integers(4, 17))))
     shots = np.stack([bounds[:-1], np.array(bounds[1:]) - 1], axis=1)
     n_shots = len(shots)
     n_planted = max(1, int(round(planted_fraction * n_shots)))
@@ -79,18 +83,26 @@ def make_video(key: str, rng: np.random.Generator, render: np.ndarray, n_steps: 
 
     n_frames = n_steps * frames_per_step
     picks = np.arange(n_steps) * frames_per_step
-    change_points = shots * frames_per_step
-    change_points[:, 1] += frames_per_step - 1
-    lengths = change_points[:, 1] - change_points[:, 0] + 1
     step_importance = planted.astype(np.float64)
     user_scores = np.empty((n_users, n_frames), np.float32)
-    user_summary = np.zeros((n_users, n_frames), np.float32)
     for u in range(n_users):
         shot_scores = step_importance[shots[:, 0]] * 3.0 + 1.0 + rng.normal(scale=0.8, size=n_shots)
         shot_scores = np.clip(shot_scores, 1.0, 5.0)
-        for s, (a, b) in enumerate(change_points):
-            user_scores[u, a:b + 1] = shot_scores[s]
-        for s in knapsack(shot_scores, lengths, int(n_frames * 0.15)):
+        for s, (a, b) in enumerate(shots * frames_per_step):
+            user_scores[u, a:b + frames_per_step] = shot_scores[s]
+    # The evaluation's shots: as drawn, except where a 15 % summary could hold none of them (then
+    # the video could not be scored): there every shot is cut into pieces that fit, with no random
+    # draw, so the other videos of the dataset stay as they are.
+    fits = max(1, int(0.15 * n_steps))
+    if (shots[:, 1] - shots[:, 0] + 1).min() > fits:
+        shots = np.array([piece for a, b in shots for piece in
+                          _pieces(a, b, -(-(b - a + 1) // fits))])
+    change_points = shots * frames_per_step
+    change_points[:, 1] += frames_per_step - 1
+    lengths = change_points[:, 1] - change_points[:, 0] + 1
+    user_summary = np.zeros((n_users, n_frames), np.float32)
+    for u in range(n_users):
+        for s in knapsack(user_scores[u, change_points[:, 0]], lengths, int(n_frames * 0.15)):
             user_summary[u, change_points[s, 0]:change_points[s, 1] + 1] = 1.0
     gtscore = user_scores[:, picks].mean(axis=0)
     gtscore = (gtscore - gtscore.min()) / max(np.ptp(gtscore), 1e-6)
