@@ -27,6 +27,7 @@ from sgvs_jax.config_check import check_buckets, check_config
 from sgvs_jax.data import bucket_lengths_for, fingerprint, iterate_batches, load_dataset, make_batch
 from sgvs_jax.data.batching import batch_options, normalize, semantic_dim, title_of
 from sgvs_jax.evaluation import evaluate_videos, random_baseline, training_free_baselines
+from sgvs_jax.evaluation.protocol import scorable
 from sgvs_jax.files import write_json
 from sgvs_jax.metrics_writer import MetricWriter
 from sgvs_jax.models import build_model, count_params
@@ -255,7 +256,7 @@ def train_and_evaluate(config, workdir: str, restart: bool = False) -> dict:
     is_main = jax.process_index() == 0
     results = {"data": where, "eval_mode": config.data.eval_mode, "selection_rules": report.RULES,
                "provenance": provenance(config), "splits": {}}
-    unannotated = sorted(k for k, v in videos.items() if not np.any(v.user_summary))
+    unannotated = sorted(k for k, v in videos.items() if not scorable(v))
     if unannotated:
         results["unannotated_videos"] = unannotated
         report.log(f"note: {len(unannotated)} of {len(videos)} videos have no user summary (e.g. from "

@@ -142,14 +142,21 @@ def video_means(batch):
     return masked_mean(batch["features"], batch["mask"][..., None], axis=1)
 
 
-def contrast_videos(batch):
-    """``(bank (N, D), exclude (B, N))``: what the video-identity term contrasts with, the
-    batch's ``video_bank`` (frames of the training videos, owned by ``video_owner``, the
-    batch's videos being ``video_index``) where it has one, else the batch's own video means."""
+def video_banks(batch) -> dict:
+    """The batch's video-identity bank: its own ``video_bank`` / ``video_owner`` / ``video_index``
+    (frames of the training videos, who owns each, and which of them the batch's videos are)
+    where it has them, else its own videos' mean features, each owned by its video."""
     if "video_bank" in batch:
-        return batch["video_bank"], batch["video_index"][:, None] == batch["video_owner"][None, :]
-    means = video_means(batch)
-    return means, jnp.eye(means.shape[0], dtype=bool)
+        return {k: batch[k] for k in ("video_bank", "video_owner", "video_index")}
+    own = jnp.arange(batch["mask"].shape[0])
+    return {"video_bank": video_means(batch), "video_owner": own, "video_index": own}
+
+
+def contrast_videos(batch):
+    """``(bank (N, D), exclude (B, N))``: what the video-identity term contrasts with
+    (:func:`video_banks`) and which bank rows are each video's own."""
+    b = video_banks(batch)
+    return b["video_bank"], b["video_index"][:, None] == b["video_owner"][None, :]
 
 
 def selector_loss(o, batch, sigma, cfg):
@@ -219,8 +226,8 @@ def stage_grad(stage: Stage, model: SGVS, cfg):
         if B % m:
             raise ValueError(f"train.microbatch={m} must divide the batch size {B}")
         batch = {**batch, "title_bank": contrast_titles(batch)}  # the whole batch's, not a slice's
-        if cfg.video_weight and "video_bank" not in batch:  # the whole batch's videos, as a batch without one
-            batch.update(video_bank=video_means(batch), video_owner=jnp.arange(B), video_index=jnp.arange(B))
+        if cfg.video_weight:  # the whole batch's bank, not a slice's
+            batch.update(video_banks(batch))
         shared = {k: batch.pop(k) for k in SHARED_KEYS if k in batch}
         slices = {k: v.reshape((B // m, m) + v.shape[1:]) for k, v in batch.items()}
         n_real = jnp.maximum(batch["valid"].sum(), 1).astype(jnp.float32)
