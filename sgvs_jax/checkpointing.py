@@ -12,7 +12,11 @@ naming the folder; it is never silently replaced by a fresh start.
 
 from __future__ import annotations
 
+import errno
+import logging as pylogging
 import os
+import shutil
+import sys
 import threading
 
 import jax
@@ -37,6 +41,8 @@ class Checkpointer:
         self.asynchronous = asynchronous
         self._manager = None
         self._closer, self._close_error = None, None  # a close in the background (close, join)
+        self._saving = None  # the step of the last save started
+        _quiet_full_disk()
 
     @property
     def manager(self) -> ocp.CheckpointManager:
@@ -57,6 +63,8 @@ class Checkpointer:
         Returns once ``state`` is copied to host memory (the caller may donate or
         overwrite it); the files are complete after :meth:`wait` or :meth:`close`.
         """
+        self.check_space(step, state)
+        self._saving = step
         meta = {"epochs": list(history), "state_sha256": digest(state),
                 **({"training_config": config} if config is not None else {})}
         self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
@@ -64,10 +72,33 @@ class Checkpointer:
         if not self.asynchronous:
             self.wait()
 
+    def check_space(self, step: int, state) -> None:
+        """Refuses a save the folder's disk cannot hold (the state's bytes plus a margin for
+        the history and orbax's metadata), before orbax's writer threads start: a full disk
+        is one line naming the folder, and the checkpoints already there stay intact."""
+        need = sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize for x in jax.tree_util.tree_leaves(state))
+        need = int(need * 1.1) + (1 << 20)
+        folder = self.directory
+        while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+            folder = os.path.dirname(folder)
+        free = shutil.disk_usage(folder).free
+        if free < need:
+            raise CheckpointError(self._no_space(step, f"{free / 2**20:.1f} MiB free, about {need / 2**20:.1f} "
+                                                       "MiB needed"))
+
+    def _no_space(self, step, detail):
+        return (f"checkpoint folder {self.directory}: no space left on the device for epoch {step} ({detail}); "
+                "free some space and rerun the same command: it resumes from the last complete checkpoint")
+
     def wait(self) -> None:
         """Blocks until every save started so far is on disk."""
         if self._manager is not None:
-            self._manager.wait_until_finished()
+            try:
+                self._manager.wait_until_finished()
+            except Exception as e:
+                if _out_of_space(e):
+                    raise CheckpointError(self._no_space(self._saving, "[Errno 28] while writing")) from e
+                raise
 
     def shapes(self, step: int) -> dict | None:
         """``{leaf path: shape}`` of the saved state, from its metadata (None if unreadable)."""
@@ -169,6 +200,8 @@ class Checkpointer:
         closer, self._closer = self._closer, None
         if closer is not None:
             closer.join()
+            if isinstance(self._close_error, CheckpointError):
+                raise self._close_error
             if self._close_error is not None:
                 raise CheckpointError(f"{self.directory}: the last checkpoint could not be written "
                                       f"({type(self._close_error).__name__}: {self._close_error})") \
@@ -179,6 +212,49 @@ class Checkpointer:
             self.wait()
             self._manager.close()
             self._manager = None
+
+
+class _FullDiskFilter(pylogging.Filter):
+    """Drops orbax's own reports of a full disk (an ERROR record with the traceback from
+    each of its writer threads): the CheckpointError names the folder once."""
+
+    def filter(self, record):
+        text = record.getMessage() + (str(record.exc_info[1]) if record.exc_info else "")
+        return not ("orbax" in record.pathname and ("No space left on device" in text
+                                                    or "os_error_code='28'" in text))
+
+
+_QUIET = []
+
+
+def _quiet_full_disk():
+    """Once per process: orbax's full-disk reports filtered from the absl log, and the
+    'Event loop is closed' errors that tensorstore's callbacks raise into the event loop
+    of an aborted save (printed as unraisable exceptions, hundreds of them) dropped."""
+    if _QUIET:
+        return
+    _QUIET.append(True)
+    pylogging.getLogger("absl").addFilter(_FullDiskFilter())
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        e = unraisable.exc_value
+        if not (isinstance(e, RuntimeError) and str(e) == "Event loop is closed"):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+
+
+def _out_of_space(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) is a full disk: orbax's writers report it as
+    ``OSError(ENOSPC)`` or as tensorstore's RESOURCE_EXHAUSTED ... [os_error_code='28']."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return True
+        if "No space left on device" in str(error) or "os_error_code='28'" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def join_all(checkpointers) -> None:

@@ -15,6 +15,12 @@ The options go to each program through ``jax.jit(compiler_options=...)``
 (:func:`jit`), where the installed XLA takes them; an option the user names in
 ``XLA_FLAGS`` wins.  Other backends (TPU) get none.
 
+**Memory before compiling** (:func:`check_update_memory`): attention's score
+tensors grow with the square of a bucket's length, so one long video can ask an
+update for more memory than the machine has; that is refused, naming the video and
+an ``model.attention_block`` that fits, before minutes of compiling end in an
+out-of-memory error.
+
 **The persistent compilation cache** (:func:`enable`): a program compiled once
 on a machine is read back by every later run that builds the same program.
 ``config.compilation_cache_dir``: '' = the per-user folder (``$SGVS_JAX_CACHE``,
@@ -110,3 +116,64 @@ def counts() -> dict:
     """``{'compiled', 'cache_hits', 'cache_misses'}`` so far in this process: programs
     XLA compiled, and programs read from / written to the persistent cache."""
     return dict(_COUNTS)
+
+
+# Buffers of (rows x steps x keys) float32 alive at once in one training update: score-sized
+# ones per head, and per-query masks and biases shared by the heads.  XLA's memory_analysis
+# of the update counts 11-15 per head and up to ~8 shared (tests/test_compilation.py checks
+# that this bound holds); the rest of an update's memory is linear in the steps.
+ATTENTION_COPIES = 16
+SHARED_COPIES = 8
+BLOCK_CHOICES = (1024, 512, 256, 128, 64)
+
+
+def update_bytes(rows: int, heads: int, length: int, block: int = 0) -> int:
+    """An upper estimate of a training update's temporary memory for ``rows`` videos of
+    ``length`` steps per device: full attention (``block`` 0) holds ``length`` keys per
+    query, blocked attention 3 blocks."""
+    keys = length if block <= 0 else min(length, 3 * block)
+    return (ATTENTION_COPIES * heads + SHARED_COPIES) * rows * length * keys * 4
+
+
+def available_bytes(device=None) -> int | None:
+    """Memory a program may still take on ``device`` (default: the first): the
+    accelerator's limit less what is in use, or the host's MemAvailable; None if unknown."""
+    device = device or jax.devices()[0]
+    stats = None
+    try:
+        stats = device.memory_stats()
+    except Exception:  # not every backend reports
+        pass
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    if device.platform == "cpu":
+        try:
+            with open("/proc/meminfo") as f:
+                for line in f:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return None
+
+
+def check_update_memory(longest: tuple, bucket: int, rows: int, heads: int, block: int,
+                        available: int | None = None) -> None:
+    """Refuses a run whose largest bucket cannot be trained in this device's memory.
+    ``longest``: (key, steps) of the longest video.  The message names it and the largest
+    ``model.attention_block`` that fits (half of the memory: the estimate is a bound, and
+    the scorer and the data need room beside it)."""
+    available = available_bytes() if available is None else available
+    need = update_bytes(rows, heads, bucket, block)
+    if available is None or need <= available:
+        return
+    gib = 2 ** 30
+    fits = [b for b in BLOCK_CHOICES if b < bucket and (block <= 0 or b < block)
+            and update_bytes(rows, heads, bucket, b) <= available // 2]
+    remedy = (f"set --config.model.attention_block={fits[0]} (about "
+              f"{update_bytes(rows, heads, bucket, fits[0]) / gib:.1f} GiB)" if fits
+              else "lower train.batch_size or model.num_heads")
+    key, steps = longest
+    raise MemoryError(f"video '{key}' ({steps} steps, bucket {bucket}) needs about {need / gib:.1f} GiB for one "
+                      f"training update with model.attention_block={block} and {rows} videos per device; "
+                      f"{available / gib:.1f} GiB is available: {remedy}, or leave the video out")

@@ -74,7 +74,7 @@ def main(argv):
         from sgvs_jax import compilation, train
         compilation.enable(FLAGS.config.compilation_cache_dir)
         train.train_and_evaluate(FLAGS.config, FLAGS.workdir, restart=FLAGS.restart)
-    except (ValueError, RuntimeError, OSError, ArithmeticError) as e:  # DataError, ConfigError, WorkdirError ...
+    except (ValueError, RuntimeError, OSError, ArithmeticError, MemoryError) as e:  # DataError, WorkdirError ...
         if FLAGS.debug:
             raise
         fail(str(e))

@@ -25,7 +25,7 @@ from sgvs_jax import compilation, report
 from sgvs_jax.checkpointing import Checkpointer, join_all
 from sgvs_jax.config_check import check_buckets, check_config
 from sgvs_jax.data import bucket_lengths_for, fingerprint, iterate_batches, load_dataset, make_batch
-from sgvs_jax.data.batching import batch_options, normalize, semantic_dim, title_of
+from sgvs_jax.data.batching import batch_options, bucket_of, normalize, semantic_dim, title_of
 from sgvs_jax.evaluation import evaluate_videos, random_baseline, training_free_baselines
 from sgvs_jax.evaluation.protocol import scorable
 from sgvs_jax.files import write_json
@@ -252,7 +252,11 @@ def train_and_evaluate(config, workdir: str, restart: bool = False) -> dict:
         if not 0 <= i < len(splits):
             raise ValueError(f"config.splits has {i}, but the split file has {len(splits)} splits")
     trainer = Trainer(config, videos)
-    check_buckets(trainer.buckets, max(v.length for v in videos.values()))
+    longest = max(videos.values(), key=lambda v: v.length)
+    check_buckets(trainer.buckets, longest.length)
+    compilation.check_update_memory((longest.key, longest.length), bucket_of(longest.length, trainer.buckets),
+                                    config.train.batch_size // jax.device_count(), config.model.num_heads,
+                                    config.model.attention_block)
     is_main = jax.process_index() == 0
     results = {"data": where, "eval_mode": config.data.eval_mode, "selection_rules": report.RULES,
                "provenance": provenance(config), "splits": {}}
