@@ -126,30 +126,48 @@ class Trainer:
 
     def evaluate(self, params, videos, all_videos) -> dict:
         """Test metrics and score diagnostics of ``params`` on ``videos``."""
-        outputs = self.predict_outputs(params, videos)
+        return self.evaluate_outputs(self.predict_outputs(params, videos), all_videos)
+
+    def evaluate_outputs(self, outputs, all_videos, per_video: bool = False) -> dict:
+        """Test metrics and score diagnostics of selector ``outputs`` (:meth:`predict_outputs`);
+        with ``per_video``, each video's metrics too."""
         test = evaluate_videos({k: o["scores"] for k, o in outputs.items()}, all_videos,
                                self.config.data.eval_mode, self.config.eval.budget)
-        return {**{m: test[m] for m in report.METRICS + ("f1_single",)}, **report.score_diagnostics(outputs)}
+        return {**{m: test[m] for m in report.METRICS + ("f1_single",)}, **report.score_diagnostics(outputs),
+                **({"per_video": test["per_video"]} if per_video else {})}
 
-    def train_batches(self, videos, rng, banks=None):
-        """Shuffled (by the numpy Generator ``rng``), device-placed training batches
-        of ``videos``, each carrying the contrast banks (default: these videos')."""
+    def host_batches(self, videos, rng, banks=None, bucket_rng=None):
+        """Shuffled (by the numpy Generators ``rng`` and ``bucket_rng``, see
+        :func:`iterate_batches`) training batches of ``videos`` in host memory, each
+        carrying the contrast banks (default: these videos')."""
         banks = self.banks(videos) if banks is None else banks
         index = {v.key: i for i, v in enumerate(videos)}
-        for keys, batch in iterate_batches(videos, self.config.train.batch_size, self.buckets, rng,
+        for keys, batch in iterate_batches(videos, self.config.train.batch_size, self.buckets, rng, bucket_rng,
                                            **self.batch_options):
             if "video_bank" in banks:  # which bank rows are each video's own
                 batch["video_index"] = np.array([index.get(k, -1) for k in keys], np.int32)
-            yield self.sharder.batch({**batch, **banks})
+            yield {**batch, **banks}
+
+    def train_batches(self, videos, rng, banks=None, bucket_rng=None):
+        """:meth:`host_batches`, placed on the devices."""
+        for batch in self.host_batches(videos, rng, banks, bucket_rng):
+            yield self.sharder.batch(batch)
+
+    def epoch_order(self, split: int, epoch: int, seed: int | None = None):
+        """The numpy Generators of an epoch's data order: which videos go together
+        (from (seed, split, epoch)) and the sequence of bucket lengths (from (split,
+        epoch) alone, shared by every seed), so that a resumed run draws what an
+        uninterrupted one draws and the seeds of a study step through one shape."""
+        seed = self.config.seed if seed is None else seed
+        return np.random.default_rng([seed, split, epoch]), np.random.default_rng([split, epoch, 1 << 16])
 
     def train_epoch(self, state, videos, banks, split: int, epoch: int, rng):
-        """One epoch (0-based) over ``videos``: (state, mean training metrics).  The data
-        order and the random keys derive from (seed, split, epoch) alone, so a resumed
-        run draws what an uninterrupted one draws."""
-        order = np.random.default_rng([self.config.seed, split, epoch])
+        """One epoch (0-based) over ``videos``: (state, mean training metrics); the data
+        order (:meth:`epoch_order`) and the random keys derive from (seed, split, epoch)."""
+        order, bucket_order = self.epoch_order(split, epoch)
         epoch_rng, active = jax.random.fold_in(rng, epoch), active_stages(self.stages, epoch)
         pending = []
-        for b, batch in enumerate(self.train_batches(videos, order, banks)):
+        for b, batch in enumerate(self.train_batches(videos, order, banks, bucket_order)):
             state, m = self.step(state, batch, jax.random.fold_in(epoch_rng, b), active=active)
             pending.append(m)
         sums = collections.defaultdict(float)

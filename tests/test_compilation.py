@@ -110,11 +110,11 @@ def long_videos(length, dim=32, n=4):
 
 
 @slow
-@pytest.mark.parametrize("length, block, heads", [(512, 0, 2), (1024, 128, 2), (1024, 256, 4)])
+@pytest.mark.parametrize("length, block, heads", [(512, 0, 2), (1024, 128, 2)])
 def test_the_memory_estimate_bounds_what_xla_allocates(length, block, heads):
     """The estimate is an upper bound of the compiled update's temporary memory, and a
     tight one (within 3x) where attention dominates: full attention at 512 steps, blocked
-    attention at 1024, with 2 and 4 heads."""
+    attention at 1024."""
     cfg = tiny_config()
     cfg.model.attention_block, cfg.model.num_heads, cfg.data.buckets = block, heads, (length,)
     cfg.data.semantic_sources, cfg.train.semantic_weight = ("video_tokens",), 0.0  # these videos have no title

@@ -73,6 +73,27 @@ def test_bucketing_and_masks():
     assert sorted(seen) == sorted(v.key for v in vs)
 
 
+def test_a_shared_bucket_order_gives_every_seed_one_shape_per_step():
+    """Seeds that share ``bucket_rng`` step through the same bucket lengths (one vmapped
+    program for a study's members), each still sees every video once, in its own groups;
+    with one bucket the shared order changes nothing."""
+    vs = list(make_dataset(n_videos=13, min_steps=30, max_steps=150, feature_dim=8, sem_dim=4).values())
+    buckets = bucket_lengths_for([v.length for v in vs], min_bucket=32)
+
+    def epoch(seed, shared, buckets=buckets):
+        return [(b["features"].shape[1], tuple(k)) for k, b in iterate_batches(
+            vs, 2, buckets, np.random.default_rng(seed), None if shared is None else np.random.default_rng(shared))]
+
+    a, b = epoch(0, 7), epoch(1, 7)
+    assert len(set(length for length, _ in a)) > 1
+    assert [length for length, _ in a] == [length for length, _ in b]
+    assert [keys for _, keys in a] != [keys for _, keys in b]
+    for run in (a, b):
+        assert sorted(k for _, keys in run for k in keys if k) == sorted(v.key for v in vs)
+    one = [max(buckets)]
+    assert epoch(0, 7, one) == epoch(0, None, one) == epoch(0, 8, one)
+
+
 def test_missing_semantic_source_is_named():
     import dataclasses
     v = make_dataset(n_videos=1, feature_dim=8, sem_dim=4)["video_1"]

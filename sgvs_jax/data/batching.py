@@ -171,11 +171,16 @@ def make_batch(videos: Sequence[Video | None], bucket: int, batch_size: int,
 
 
 def iterate_batches(videos: Sequence[Video], batch_size: int, buckets: Sequence[int],
-                    rng: np.random.Generator | None = None, **options) -> Iterator[tuple[list, dict]]:
+                    rng: np.random.Generator | None = None, bucket_rng: np.random.Generator | None = None,
+                    **options) -> Iterator[tuple[list, dict]]:
     """Groups videos by bucket and yields ``(keys, batch)``; ``keys`` has None for empty slots.
 
     With ``rng`` the order is shuffled (within and across buckets); without it the
-    order is deterministic (evaluation).
+    order is deterministic (evaluation).  With ``bucket_rng`` too, the sequence of
+    bucket lengths is drawn from ``bucket_rng`` alone and ``rng`` decides which of a
+    bucket's batches comes next: runs that share ``bucket_rng`` but not ``rng`` (the
+    members of a study, :mod:`sgvs_jax.study`) have batches of one shape at every step.
+    With one bucket ``bucket_rng`` changes nothing.
     """
     order = list(range(len(videos)))
     if rng is not None:
@@ -189,6 +194,11 @@ def iterate_batches(videos: Sequence[Video], batch_size: int, buckets: Sequence[
             chunks.append((bucket, vs[j:j + batch_size]))
     if rng is not None:
         chunks = [chunks[i] for i in rng.permutation(len(chunks))]
+        if bucket_rng is not None:
+            lengths = sorted(c[0] for c in chunks)  # the same for every order of the same videos
+            sequence = [lengths[i] for i in bucket_rng.permutation(len(lengths))]
+            queues = {b: [c for c in chunks if c[0] == b] for b in set(sequence)}
+            chunks = [queues[b].pop(0) for b in sequence]
     for bucket, vs in chunks:
         slots = list(vs) + [None] * (batch_size - len(vs))
         yield [v.key if v is not None else None for v in slots], make_batch(slots, bucket, batch_size,

@@ -1,0 +1,299 @@
+"""A reproducibility study in one command: variants x seeds x splits, with intervals.
+
+    python -m sgvs_jax.study --config configs/tvsum_i3d.py --seeds 0-4 \\
+        --variants sgvs,sgvs_no_title --workdir runs/study [--out benchmarks/results/x.json]
+
+The seeds of a variant are **members of one compiled program**: the train state
+has a leading members axis and ``jax.vmap`` runs each member's update with its
+own keys and data order, exactly as ``sgvs_jax.main`` with that seed would (the
+same numbers to float rounding, ``tests/test_study.py``); one compile, one
+evaluation pass and one set of training-free rows serve every seed.  With several
+devices the members axis is sharded over them (a ``members`` mesh axis).  The
+variants (:data:`VARIANTS`) run one after another, the splits of a variant too.
+
+Resumable like ``main``: ``W/<variant>/`` is a workdir (one process, the same
+training config, seeds and data) with each split's checkpoints of all members.
+Writes ``W/<variant>/results.json`` (each member's history, its last epoch's
+per-video metrics and scores), ``W/study.json`` and ``W/study.md``
+(:mod:`sgvs_jax.study_report`).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from sgvs_jax import compilation, report
+from sgvs_jax.checkpointing import Checkpointer
+from sgvs_jax.config_check import check_buckets, check_config
+from sgvs_jax.data import fingerprint, load_dataset
+from sgvs_jax.data.batching import bucket_of, normalize
+from sgvs_jax.evaluation import random_baseline, training_free_baselines
+from sgvs_jax.files import write_json
+from sgvs_jax.train import Trainer
+from sgvs_jax.train_steps import SHARED_KEYS, active_stages, make_predict, make_train_step
+from sgvs_jax.workdir import Workdir, training_config
+
+NO_TITLE = {"data.semantic_sources": ("video_tokens",), "train.semantic_weight": 0.0}
+VARIANTS = {  # name -> config overrides; each ablation switches one thing back (configs/default.py)
+    "sgvs": {},
+    "sgvs_no_title": NO_TITLE,  # FSSA over the video's own tokens, no video-title term
+    "no_title_video_term": {**NO_TITLE, "train.video_weight": 0.5},  # + the video-identity term
+    "no_title_visual_only": {"data.semantic_sources": (), "model.use_fssa": False, "train.semantic_weight": 0.0},
+    "no_semantic": {"train.semantic_weight": 0.0},
+    "no_bottleneck": {"train.selection": "soft", "model.decoder_queries": "memory"},
+    "pooled_recon": {"train.recon": "pooled", "train.feature_recon_weight": 0.0},
+    "affine_cosine": {"model.cosine_term": "affine"},
+    "l2_features": {"data.normalization": "l2"},
+    "no_fssa": {"model.use_fssa": False},
+    "no_adversarial": {"train.adversarial": False},
+    "joint": {"train.schedule": "joint"},
+}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-4' -> [0, 1, 2, 3, 4]; '0,3,7' -> [0, 3, 7]; ranges and lists mix ('0-2,9')."""
+    seeds = []
+    try:
+        for part in str(text).split(","):
+            lo, _, hi = part.strip().partition("-")
+            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    except ValueError:
+        raise ValueError(f"--seeds {text!r}: use a range '0-4' or a list '0,3,7'") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"--seeds {text!r}: give distinct non-negative seeds")
+    return seeds
+
+
+def variant_config(config, name: str):
+    """A copy of ``config`` with the variant's overrides."""
+    if name not in VARIANTS:
+        raise ValueError(f"--variants: unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
+    c = config.copy_and_resolve_references()
+    for dotted, value in VARIANTS[name].items():
+        *parents, last = dotted.split(".")
+        node = c
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    return c
+
+
+class Members:
+    """The vmapped update and scorer of a trainer's model for ``n`` members, and the
+    placement of stacked states and batches (members axis sharded over the devices
+    when they divide it, else on one device)."""
+
+    def __init__(self, trainer: Trainer, n: int):
+        self.trainer, self.n = trainer, n
+        devices = jax.devices()
+        devices = devices if n % len(devices) == 0 else devices[:1]
+        self.mesh = Mesh(np.array(devices), ("members",))
+        self.split, self.whole = NamedSharding(self.mesh, P("members")), NamedSharding(self.mesh, P())
+        step, predict = make_train_step(trainer.model, trainer.stages, trainer.config.train), make_predict(
+            trainer.model, outputs=("scores", "h", "cos", "alpha"))
+
+        def members_step(states, batch, rngs, active):
+            axes = {k: None if k in SHARED_KEYS else 0 for k in batch}
+            return jax.vmap(lambda s, b, r: step(s, b, r, active), in_axes=(0, axes, 0))(states, batch, rngs)
+
+        self.step = compilation.jit(members_step, static_argnames="active", donate_argnums=0)
+        self.predict = compilation.jit(jax.vmap(predict, in_axes=(0, None)))
+        self._own = jax.jit(lambda s: jax.tree_util.tree_map(jnp.copy, s), out_shardings=self.split)
+
+    def states(self, states):
+        """Stacked (leading members axis) states placed on the devices, in buffers the
+        runtime owns (so that the update's donation reuses them)."""
+        return self._own(jax.device_put(jax.device_get(states), self.split))
+
+    def batch(self, batches: list) -> dict:
+        """One batch per member, stacked; the shared banks (SHARED_KEYS) once."""
+        out = {}
+        for k in batches[0]:
+            out[k] = jax.device_put(batches[0][k], self.whole) if k in SHARED_KEYS else \
+                jax.device_put(np.stack([b[k] for b in batches]), self.split)
+        return out
+
+    def outputs(self, params, videos) -> list[dict]:
+        """Per member: key -> selector outputs, as :meth:`Trainer.predict_outputs`."""
+        from sgvs_jax.data import iterate_batches
+        tr, out = self.trainer, [{} for _ in range(self.n)]
+        for keys, batch in iterate_batches(videos, tr.config.train.batch_size, tr.buckets, None,
+                                           **tr.batch_options):
+            o = jax.device_get(self.predict(params, jax.device_put(batch, self.whole)))
+            for m in range(self.n):
+                for i, k in enumerate(keys):
+                    if k is not None:
+                        n = batch["mask"][i].sum()
+                        out[m][k] = {name: np.asarray(v[m]) if v.ndim == 1 else np.asarray(v[m, i, :n])
+                                     for name, v in o.items()}
+        return out
+
+
+def reference_rows(config, videos, test_keys, index: int, seeds) -> tuple:
+    """Random scores per member (seeded as ``main``: seed + split index) and the
+    training-free rows (the same for every seed: computed once)."""
+    rnd = [random_baseline(videos, test_keys, config.data.eval_mode, config.eval.random_draws, seed=s + index,
+                           budget=config.eval.budget) for s in seeds]
+    free = training_free_baselines(videos, test_keys, config.data.eval_mode, config.eval.budget,
+                                   features=lambda v: normalize(v.features, config.data.normalization))
+    return rnd, free
+
+
+def train_split(members: Members, videos: dict, split: dict, index: int, seeds: list, workdir: str) -> dict:
+    """Trains every member on one split; returns the split's record."""
+    trainer = members.trainer
+    config, tcfg = trainer.config, trainer.config.train
+    train_videos = [videos[k] for k in split["train_keys"]]
+    test_videos = [videos[k] for k in split["test_keys"]]
+    keys = [jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s), index)) for s in seeds]
+    train_rngs = jnp.stack([k[1] for k in keys])
+    states = [trainer.init_state(k[0], train_videos[0]) for k in keys]
+    states = jax.tree_util.tree_map(lambda *x: np.stack([np.asarray(v) for v in x]), *states)
+
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
+    run_config = {**training_config(config), "study_seeds": list(seeds)}
+    histories, start, latest = [[] for _ in seeds], 0, ckpt.latest_step()
+    if latest is not None:
+        states, histories = ckpt.restore(latest, states, run_config)
+        start = latest
+        report.log(f"split {index}: resumed at epoch {latest} from {ckpt.directory}")
+    states = members.states(states)
+    worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sgvs_reference")
+    reference = worker.submit(reference_rows, config, videos, split["test_keys"], index, seeds)
+    worker.shutdown(wait=False)
+    banks = trainer.banks(train_videos)
+    last = {}
+
+    def evaluate(epoch, train_metrics, seconds):
+        outputs = members.outputs(states["params"], test_videos)
+        for m, history in enumerate(histories):
+            test = trainer.evaluate_outputs(outputs[m], videos, per_video=epoch == tcfg.num_epochs)
+            if "per_video" in test:
+                last[m] = {"per_video": test.pop("per_video"),
+                           "scores": {k: np.round(o["scores"], 5).tolist() for k, o in outputs[m].items()}}
+            history.append({"epoch": epoch, "train": train_metrics[m], "test": test, "seconds": seconds})
+        taus = " ".join(f"{h[-1]['test']['tau']:+.3f}" for h in histories)
+        report.log(f"split {index} epoch {epoch:3d}/{tcfg.num_epochs}  tau per seed {taus}  ({seconds:.1f} s)")
+
+    if start == 0:
+        evaluate(0, [{}] * len(seeds), 0.0)
+    try:
+        for epoch in range(start, tcfg.num_epochs):
+            t0, active = time.time(), active_stages(trainer.stages, epoch)
+            orders = [trainer.epoch_order(index, epoch, s) for s in seeds]
+            streams = [trainer.host_batches(train_videos, order, banks, buckets) for order, buckets in orders]
+            pending = []
+            for b, batches in enumerate(zip(*streams)):
+                rngs = jax.vmap(lambda r: jax.random.fold_in(jax.random.fold_in(r, epoch), b))(train_rngs)
+                states, metrics = members.step(states, members.batch(list(batches)), rngs, active=active)
+                pending.append(metrics)
+            pending = jax.device_get(pending)
+            train_metrics = [{k: float(np.mean([p[k][m] for p in pending])) for k in pending[0]}
+                             for m in range(len(seeds))]
+            for m, tm in enumerate(train_metrics):
+                if not all(np.isfinite(v) for v in tm.values()):
+                    raise FloatingPointError(f"split {index} epoch {epoch + 1} seed {seeds[m]}: non-finite "
+                                             f"training loss {tm}; not saving this state")
+            evaluate(epoch + 1, train_metrics, time.time() - t0)
+            if (epoch + 1) % config.checkpoint.every == 0 or epoch + 1 == tcfg.num_epochs:
+                ckpt.save(epoch + 1, states, histories, run_config)
+    finally:
+        ckpt.close()
+    rnd, free = reference.result()
+    if not last:  # resumed after the last epoch: score the final parameters again
+        outputs = members.outputs(states["params"], test_videos)
+        for m in range(len(seeds)):
+            test = trainer.evaluate_outputs(outputs[m], videos, per_video=True)
+            last[m] = {"per_video": test["per_video"],
+                       "scores": {k: np.round(o["scores"], 5).tolist() for k, o in outputs[m].items()}}
+    return {"test_keys": list(split["test_keys"]), "training_free": free,
+            "members": [{"seed": s, "history": histories[m], "selection": report.select_models(histories[m]),
+                         "random": rnd[m], "last_epoch_videos": last[m]} for m, s in enumerate(seeds)]}
+
+
+def run_variant(config, seeds: list, workdir: str, videos, splits, where, restart: bool = False) -> dict:
+    """Every split of one variant's config, all seeds as members; writes
+    ``workdir/results.json`` after each split."""
+    check_config(config)
+    indices = list(config.splits) if len(config.splits) else list(range(len(splits)))
+    trainer = Trainer(config, videos)
+    longest = max(videos.values(), key=lambda v: v.length)
+    check_buckets(trainer.buckets, longest.length)
+    members = Members(trainer, len(seeds))
+    compilation.check_update_memory((longest.key, longest.length), bucket_of(longest.length, trainer.buckets),
+                                    len(seeds) * config.train.batch_size // len(members.mesh.devices.flat),
+                                    config.model.num_heads, config.model.attention_block)
+    results = {"data": where, "seeds": list(seeds), "data_fingerprint": fingerprint(videos), "splits": {}}
+    with Workdir(workdir, config, restart, fingerprint=f"{results['data_fingerprint']};seeds={seeds}"):
+        for i in indices:
+            results["splits"][str(i)] = train_split(members, videos, splits[i], i, seeds,
+                                                    os.path.join(workdir, f"split_{i}"))
+            write_json(os.path.join(workdir, "results.json"), results)
+    return results
+
+
+def run_study(config, seeds: list, variants: list, workdir: str, restart: bool = False) -> dict:
+    """Every variant in ``variants`` (names of :data:`VARIANTS`) over ``seeds``; writes
+    ``workdir/study.json`` and ``workdir/study.md`` and returns the study."""
+    from sgvs_jax import study_report
+    configs = {v: variant_config(config, v) for v in variants}  # unknown names fail before any work
+    for c in configs.values():
+        check_config(c)
+    videos, splits, where = load_dataset(config.data)
+    runs = {}
+    for name, c in configs.items():
+        report.log(f"variant {name}: seeds {seeds}")
+        runs[name] = run_variant(c, seeds, os.path.join(workdir, name), videos, splits, where, restart)
+    study = study_report.summarize(runs)
+    write_json(os.path.join(workdir, "study.json"), study)
+    table = study_report.table(study)
+    with open(os.path.join(workdir, "study.md"), "w") as f:
+        f.write(table + "\n")
+    report.log("\n" + table)
+    return study
+
+
+def main(argv=None):
+    from absl import app, flags
+    from ml_collections import config_flags
+
+    from sgvs_jax.main import DEFAULT_CONFIG, fail
+    FLAGS = flags.FLAGS
+    config_flags.DEFINE_config_file("config", DEFAULT_CONFIG, "Training configuration (configs/<name>.py).",
+                                    lock_config=False)
+    flags.DEFINE_string("seeds", "0-2", "Seeds: a range '0-4' or a list '0,3,7'.")
+    flags.DEFINE_string("variants", "sgvs", f"Comma-separated, from: {', '.join(VARIANTS)}.")
+    flags.DEFINE_string("workdir", "runs/study", "Where each variant's runs, study.json and study.md go.")
+    flags.DEFINE_string("out", "", "Also write the study (with the command and provenance) to this JSON file.")
+    flags.DEFINE_bool("restart", False, "Discard the study's runs already in --workdir and train anew.")
+    flags.DEFINE_bool("debug", False, "Show the full traceback of an error.")
+
+    def run(argv):
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+        try:
+            compilation.enable(FLAGS.config.compilation_cache_dir)
+            study = run_study(FLAGS.config, parse_seeds(FLAGS.seeds), [v for v in FLAGS.variants.split(",") if v],
+                              FLAGS.workdir, FLAGS.restart)
+            if FLAGS.out:
+                from sgvs_jax.provenance import provenance
+                write_json(FLAGS.out, {**study, "command": " ".join(["python -m sgvs_jax.study"] + sys.argv[1:]),
+                                       "provenance": {k: v for k, v in provenance(FLAGS.config).items()}})
+        except (ValueError, RuntimeError, OSError, ArithmeticError, MemoryError) as e:
+            if FLAGS.debug:
+                raise
+            fail(str(e))
+
+    app.run(run, argv)
+
+
+if __name__ == "__main__":
+    main()
