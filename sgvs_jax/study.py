@@ -263,18 +263,13 @@ def run_study(config, seeds: list, variants: list, workdir: str, restart: bool =
 
 def main(argv=None):
     from absl import app, flags
-    from ml_collections import config_flags
 
-    from sgvs_jax.main import DEFAULT_CONFIG, fail
+    from sgvs_jax import main as cli  # --config, --workdir, --restart, --debug and one-line errors
     FLAGS = flags.FLAGS
-    config_flags.DEFINE_config_file("config", DEFAULT_CONFIG, "Training configuration (configs/<name>.py).",
-                                    lock_config=False)
+    FLAGS.set_default("workdir", "runs/study")
     flags.DEFINE_string("seeds", "0-2", "Seeds: a range '0-4' or a list '0,3,7'.")
     flags.DEFINE_string("variants", "sgvs", f"Comma-separated, from: {', '.join(VARIANTS)}.")
-    flags.DEFINE_string("workdir", "runs/study", "Where each variant's runs, study.json and study.md go.")
     flags.DEFINE_string("out", "", "Also write the study (with the command and provenance) to this JSON file.")
-    flags.DEFINE_bool("restart", False, "Discard the study's runs already in --workdir and train anew.")
-    flags.DEFINE_bool("debug", False, "Show the full traceback of an error.")
 
     def run(argv):
         if len(argv) > 1:
@@ -286,13 +281,13 @@ def main(argv=None):
             if FLAGS.out:
                 from sgvs_jax.provenance import provenance
                 write_json(FLAGS.out, {**study, "command": " ".join(["python -m sgvs_jax.study"] + sys.argv[1:]),
-                                       "provenance": {k: v for k, v in provenance(FLAGS.config).items()}})
+                                       "provenance": provenance(FLAGS.config)})
         except (ValueError, RuntimeError, OSError, ArithmeticError, MemoryError) as e:
             if FLAGS.debug:
                 raise
-            fail(str(e))
+            cli.fail(str(e))
 
-    app.run(run, argv)
+    app.run(run, argv, flags_parser=cli.parse_flags)
 
 
 if __name__ == "__main__":
