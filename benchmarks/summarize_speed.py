@@ -26,15 +26,10 @@ from sgvs_jax.provenance import provenance
 
 
 def build_b32(directory: str) -> str:
-    """A random FlaxCLIPModel with CLIPConfig()'s defaults (ViT-B/32, 512-d joint space)."""
-    from transformers import CLIPConfig, FlaxCLIPModel
-
+    """A random CLIP of ViT-B/32's sizes (512-d joint space) in the published layout."""
     from sgvs_jax.clip_features import save_random_clip
-    tiny = save_random_clip(os.path.join(directory, "tokenizer_source"))
-    FlaxCLIPModel(CLIPConfig(), seed=0).save_pretrained(directory)
-    for f in ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"):
-        shutil.copy(os.path.join(tiny, f), directory)
-    return directory
+    from sgvs_jax.models.clip import ClipConfig
+    return save_random_clip(directory, config=ClipConfig.from_hf({}))
 
 
 def print_provenance():
@@ -122,7 +117,7 @@ def main():
     total = sum(times.values())
     print(f"video: {args.seconds:.0f} s, {args.width}x{args.height} @ {args.fps} fps = {sampled.n_frames} frames; "
           f"{len(sampled.picks)} steps at {args.sample_fps} fps; {len(shots)} KTS shots")
-    print(f"CLIP: random ViT-B/32-sized FlaxCLIPModel ({encoder.dim}-d), load {load:.1f} s (not counted)")
+    print(f"CLIP: random ViT-B/32-sized CLIP ({encoder.dim}-d), load {load:.1f} s (not counted)")
     for k, v in times.items():
         print(f"  {k:<42} {v:7.2f} s")
     print(f"  {'total':<42} {total:7.2f} s  = {total / args.seconds:.3f} x real time")

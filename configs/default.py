@@ -67,6 +67,9 @@ def get_config():
     c.train.warmup_epochs = 0  # epochs before the discriminator starts training
     c.train.sigma = 0.3
     c.train.sparsity_weight = 1.0
+    # 'mean': |mean(s) - sigma| (the paper's); 'rank': the sigma*T highest scores pulled to 1, the
+    # rest to 0 (losses.rank_budget), which scores sitting at sigma cannot meet.
+    c.train.budget = "mean"
     # Selection bottleneck (sgvs_jax/models/bottleneck.py): 'concrete' = a relaxed Bernoulli
     # draw of about sigma*T steps per update, the only steps the generator sees; 'soft' = x*s
     # (SUM-GAN-AAE weighting, no bottleneck).

@@ -1,15 +1,17 @@
-"""CLIP image and text features with a Flax CLIP (``transformers`` 4.x ``FlaxCLIPModel``).
+"""CLIP image and text features with sgvs_jax's own Flax CLIP (:mod:`sgvs_jax.models.clip`).
 
-The model is loaded from a local directory (``save_pretrained`` layout: config.json,
-flax_model.msgpack, tokenizer files) or a hub name where the hub is reachable.
-Image features are ``get_image_features`` (CLIP's joint space); text tokens are
-the text transformer's final hidden states passed through the same
-``text_projection``, so the pooled title embedding equals the token at the EOS
+The model is loaded from a local folder in the Hugging Face layout: ``config.json``,
+``model.safetensors`` (the published checkpoints' files) and ``tokenizer.json``
+(read by the ``tokenizers`` package).  Image features are CLIP's joint-space image
+embedding; text tokens are the text transformer's final states passed through the
+same ``text_projection``, so the pooled title embedding equals the token at the end
 position and both live in the image features' space.
 
 Image preprocessing is CLIP's: shorter side resized to ``image_size`` (bicubic, by
 PyAV when decoding), centre crop, per-channel normalisation with the mean and std
-of the model directory's ``preprocessor_config.json`` (OpenAI's values if absent).
+of the model folder's ``preprocessor_config.json`` (OpenAI's values if absent).
+A folder written by transformers 4's ``FlaxCLIPModel.save_pretrained`` converts
+once: ``python -m sgvs_jax.clip_features OLD_DIR NEW_DIR``.
 """
 
 from __future__ import annotations
@@ -21,63 +23,76 @@ from typing import Optional
 import numpy as np
 
 from sgvs_jax import require_extra
+from sgvs_jax.models.clip import CLIP, ClipConfig, ClipError, TowerConfig, load_clip, names, save_clip
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+BOS, EOS = "<|startoftext|>", "<|endoftext|>"
+# CLIP's pre-tokenisation: special tokens, contractions, letter runs, single digits, other symbol runs.
+SPLIT = r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
 
 
-class ClipError(ValueError):
-    """A CLIP model that cannot be loaded or used; the message names it."""
+def clip_tokenizer(vocab: dict, merges: list):
+    """CLIP's byte-level BPE tokenizer (lower-cased, ``</w>`` word ends, start and end
+    tokens around every text) as a ``tokenizers.Tokenizer``."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    tok = Tokenizer(models.BPE(vocab, merges, unk_token=EOS, end_of_word_suffix="</w>", fuse_unk=False))
+    tok.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "),
+                                           normalizers.Lowercase()])
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(SPLIT), behavior="removed", invert=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    tok.post_processor = processors.RobertaProcessing(sep=(EOS, vocab[EOS]), cls=(BOS, vocab[BOS]),
+                                                      trim_offsets=False, add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    return tok
 
 
-def _transformers():
-    return require_extra("transformers", "CLIP features")
+def tokenizer_from_vocab(vocab_path: str, merges_path: str):
+    """The tokenizer of a ``vocab.json`` + ``merges.txt`` pair (the older CLIP layout)."""
+    with open(vocab_path) as f:
+        vocab = json.load(f)
+    with open(merges_path) as f:
+        merges = [tuple(line.split()) for line in f.read().splitlines()[1:] if line.strip()]
+    return clip_tokenizer(vocab, merges)
 
 
 class ClipEncoder:
-    """A Flax CLIP with its tokenizer and preprocessing constants.
+    """A CLIP with its tokenizer and preprocessing constants.
 
     Attributes:
-      name: what it was loaded from (directory or hub name).
+      name: the folder it was loaded from.
       image_size: side of the square CLIP input.
       dim: dimension of the joint (projection) space.
     """
 
     def __init__(self, name_or_path: str, batch_size: int = 64):
-        tf = _transformers()
         import jax
-        self.name = name_or_path
-        self.batch_size = batch_size
-        local = os.path.isdir(name_or_path)
-        looks_like_path = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
-        if not local and looks_like_path:
-            raise ClipError(f"{name_or_path}: CLIP model directory not found")
+        require_extra("safetensors", "CLIP features")
+        Tokenizer = require_extra("tokenizers", "CLIP features").Tokenizer
+        self.name, self.batch_size = name_or_path, batch_size
+        if not os.path.isdir(name_or_path):
+            raise ClipError(f"{name_or_path}: CLIP model directory not found (a folder with config.json, "
+                            "model.safetensors and tokenizer.json; nothing is downloaded)")
+        self.config, self.params = load_clip(name_or_path)
+        tok_path = os.path.join(name_or_path, "tokenizer.json")
         try:
-            self.model = tf.FlaxCLIPModel.from_pretrained(name_or_path)
-        except Exception as e:  # missing/corrupt files, offline hub, PyTorch-only weights
-            hint = ("" if local else " (no local directory of that name; downloading needs the hub: "
-                    "save the model with save_pretrained() and pass the directory)")
-            raise ClipError(f"{name_or_path}: cannot load a Flax CLIP model{hint}: "
-                            f"{type(e).__name__}: {str(e)[:300]}") from e
-        try:
-            self.tokenizer = tf.CLIPTokenizer.from_pretrained(name_or_path)
-        except Exception as e:
-            raise ClipError(f"{name_or_path}: cannot load the CLIP tokenizer (vocab.json, merges.txt): "
-                            f"{type(e).__name__}: {str(e)[:300]}") from e
-        cfg = self.model.config
-        self.image_size = int(cfg.vision_config.image_size)
-        self.dim = int(cfg.projection_dim)
-        self.context_length = int(cfg.text_config.max_position_embeddings)
+            self.tokenizer = Tokenizer.from_file(tok_path)
+        except Exception as e:  # missing or malformed
+            raise ClipError(f"{tok_path}: cannot load the CLIP tokenizer ({type(e).__name__}: "
+                            f"{str(e)[:300]})") from e
+        cfg = self.config
+        self.image_size, self.dim, self.context_length = cfg.image_size, cfg.projection_dim, cfg.context_length
         self.mean, self.std = OPENAI_MEAN, OPENAI_STD
         pre = os.path.join(name_or_path, "preprocessor_config.json")
-        if local and os.path.exists(pre):
+        if os.path.exists(pre):
             with open(pre) as f:
                 p = json.load(f)
             self.mean = tuple(p.get("image_mean", self.mean))
             self.std = tuple(p.get("image_std", self.std))
-        model = self.model
-        self._image = jax.jit(lambda params, px: model.get_image_features(px, params=params))
-        self._text = jax.jit(self._text_fn)
+        model = CLIP(cfg)
+        self._image = jax.jit(lambda params, px: model.apply({"params": params}, px, method=CLIP.image_features))
+        self._text = jax.jit(lambda params, ids, mask: model.apply({"params": params}, ids, mask,
+                                                                   method=CLIP.text_tokens))
 
     def describe(self) -> dict:
         """What to record next to features extracted with this model."""
@@ -85,14 +100,13 @@ class ClipEncoder:
                 "clip_mean": list(self.mean), "clip_std": list(self.std)}
 
     def preprocess(self, frames: np.ndarray) -> np.ndarray:
-        """(N, S, S, 3) uint8 RGB, S = image_size -> (N, 3, S, S) float32 normalised."""
+        """(N, S, S, 3) uint8 RGB, S = image_size -> (N, S, S, 3) float32 normalised."""
         frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[1:] != (self.image_size, self.image_size, 3):
             raise ClipError(f"{self.name}: expected (N, {self.image_size}, {self.image_size}, 3) frames, "
                             f"got {frames.shape}")
         x = frames.astype(np.float32) / 255.0
-        x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
-        return x.transpose(0, 3, 1, 2)
+        return (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
 
     def encode_images(self, frames: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 -> (N, dim) float32 CLIP image features (unnormalised).
@@ -101,85 +115,127 @@ class ClipEncoder:
         """
         n = len(frames)
         out = []
-        for i in range(0, n, self.batch_size):
+        starts = range(0, n, self.batch_size)
+        if len(starts) > 1:  # a bar with ETA on a terminal (tqdm leaves it out elsewhere)
+            starts = require_extra("tqdm", "progress bars").tqdm(starts, desc="CLIP frames", unit="batch",
+                                                                 leave=False, disable=None)
+        for i in starts:
             chunk = self.preprocess(frames[i:i + self.batch_size])
             m = chunk.shape[0]
             if m < self.batch_size:
                 chunk = np.concatenate([chunk, np.zeros((self.batch_size - m,) + chunk.shape[1:], np.float32)])
-            out.append(np.asarray(self._image(self.model.params, chunk))[:m])
+            out.append(np.asarray(self._image(self.params, chunk))[:m])
         feats = np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.dim), np.float32)
         if not np.all(np.isfinite(feats)):
             raise ClipError(f"{self.name}: image features contain NaN/inf")
         return feats
 
-    def _text_fn(self, params, input_ids, attention_mask):
-        import jax.numpy as jnp
-
-        def tokens(module, ids, am):
-            pos = jnp.broadcast_to(jnp.arange(ids.shape[1]), ids.shape)
-            return module.text_model(input_ids=ids, attention_mask=am, position_ids=pos,
-                                     deterministic=True).last_hidden_state
-
-        hidden = self.model.module.apply({"params": params}, input_ids, attention_mask, method=tokens)
-        return hidden @ params["text_projection"]["kernel"]
+    def token_ids(self, text: str) -> np.ndarray:
+        """The text's token ids, start and end tokens included, cut to the context length
+        (the end token kept)."""
+        ids = self.tokenizer.encode(text).ids
+        if len(ids) > self.context_length:
+            ids = ids[:self.context_length - 1] + ids[-1:]
+        return np.asarray(ids, np.int32)
 
     def encode_text(self, text: str, max_tokens: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
         """A title or prompt -> (tokens (L, dim), pooled (dim,)) in CLIP's joint space.
 
         ``tokens`` holds the L real tokens (start, words, end; no padding), at most
-        ``max_tokens`` (the first ones); ``pooled`` is the end token's feature, what
-        ``get_text_features`` returns.
+        ``max_tokens`` (the first ones); ``pooled`` is the end token's feature (CLIP's
+        text embedding).
         """
         if not text or not text.strip():
             raise ClipError("empty text: give a title or prompt")
-        enc = self.tokenizer([text], padding="max_length", max_length=self.context_length, truncation=True,
-                             return_tensors="np")
-        ids, am = enc["input_ids"].astype(np.int32), enc["attention_mask"].astype(np.int32)
-        proj = np.asarray(self._text(self.model.params, ids, am))[0]
-        length = int(am.sum())
-        tokens = proj[:length]
+        ids = self.token_ids(text)
+        length = len(ids)
+        padded = np.full((1, self.context_length), self.config.eos_token_id, np.int32)
+        padded[0, :length] = ids
+        mask = np.arange(self.context_length)[None] < length
+        tokens = np.asarray(self._text(self.params, padded, mask))[0, :length]
         pooled = tokens[-1]
         if max_tokens is not None:
             tokens = tokens[:max_tokens]
         return tokens.astype(np.float32), pooled.astype(np.float32)
 
 
-def save_random_clip(directory: str, seed: int = 0, width: int = 32, layers: int = 2, image_size: int = 32,
-                     patch_size: int = 8, projection_dim: int = 24) -> str:
-    """Saves a tiny randomly initialised Flax CLIP (weights, config, byte-level
-    tokenizer) to ``directory``, loadable by :class:`ClipEncoder`.
+def convert_transformers_flax(source: str, directory: str) -> None:
+    """A folder saved by transformers 4's ``FlaxCLIPModel.save_pretrained``
+    (``config.json``, ``flax_model.msgpack``, ``vocab.json``, ``merges.txt``) -> a folder
+    in the layout :class:`ClipEncoder` reads.  ``directory`` must not exist."""
+    from flax.serialization import msgpack_restore
+    if os.path.exists(directory):
+        raise ClipError(f"{directory} exists: give a new folder")
+    with open(os.path.join(source, "config.json")) as f:
+        config = ClipConfig.from_hf(json.load(f))
+    with open(os.path.join(source, "flax_model.msgpack"), "rb") as f:
+        flat = {}
 
-    For tests and offline demos only: its features carry no semantics.  The
-    weights are redrawn LeCun-normal (embeddings N(0, 0.5^2)): with the library's
-    std-0.02 initialisation every image maps to almost the same feature (cosine
-    1.000), while these vary with the image as a trained CLIP's do.  The
-    tokenizer has CLIP's byte-level alphabet and special tokens but no merges,
-    so words split into characters.
-    """
-    import jax
+        def walk(node, prefix):
+            for k, v in node.items():
+                walk(v, f"{prefix}{k}.") if isinstance(v, dict) else flat.__setitem__(f"{prefix}{k}", v)
 
-    tf = _transformers()
-    from transformers.models.clip.tokenization_clip import bytes_to_unicode
+        walk(msgpack_restore(f.read()), "")
+    params = {}
+    for name, path, transform in names(config):
+        base, leaf = name.rsplit(".", 1)
+        if leaf == "weight":  # transformers' Flax names; its arrays are already in our layout
+            key = f"{base}.{'kernel' if transform else 'scale' if 'norm' in base else 'embedding'}"
+        else:
+            key = name
+        if key not in flat:
+            raise ClipError(f"{source}/flax_model.msgpack: no parameter '{key}'")
+        node = params
+        for p in path[:-1]:
+            node = node.setdefault(p, {})
+        node[path[-1]] = np.asarray(flat[key], np.float32)
+    tokenizer = tokenizer_from_vocab(os.path.join(source, "vocab.json"), os.path.join(source, "merges.txt"))
+    save_clip(directory, config, params)
+    tokenizer.save(os.path.join(directory, "tokenizer.json"))
+    if os.path.exists(os.path.join(source, "preprocessor_config.json")):
+        with open(os.path.join(source, "preprocessor_config.json")) as f:
+            text = f.read()
+        with open(os.path.join(directory, "preprocessor_config.json"), "w") as f:
+            f.write(text)
 
-    os.makedirs(directory, exist_ok=True)
-    chars = list(bytes_to_unicode().values())
+
+def byte_level_vocab() -> dict:
+    """CLIP's byte-level alphabet (each byte as a character, alone and as a word end)
+    with its start and end tokens, and no merges: words split into characters."""
+    from tokenizers.pre_tokenizers import ByteLevel
+    chars = ByteLevel.alphabet()
+    chars = sorted(chars)
     vocab = {c: i for i, c in enumerate(chars + [c + "</w>" for c in chars])}
-    bos, eos = len(vocab), len(vocab) + 1
-    vocab.update({"<|startoftext|>": bos, "<|endoftext|>": eos})
-    with open(os.path.join(directory, "vocab.json"), "w") as f:
-        json.dump(vocab, f)
-    with open(os.path.join(directory, "merges.txt"), "w") as f:
-        f.write("#version: 0.2\n")
-    tf.CLIPTokenizer(os.path.join(directory, "vocab.json"), os.path.join(directory, "merges.txt")) \
-        .save_pretrained(directory)
-    common = dict(hidden_size=width, intermediate_size=2 * width, num_hidden_layers=layers,
-                  num_attention_heads=2)
-    config = tf.CLIPConfig(
-        text_config=dict(vocab_size=len(vocab), max_position_embeddings=77, bos_token_id=bos,
-                         eos_token_id=eos, pad_token_id=eos, **common),
-        vision_config=dict(image_size=image_size, patch_size=patch_size, **common),
-        projection_dim=projection_dim)
-    model = tf.FlaxCLIPModel(config, seed=seed)
+    vocab.update({BOS: len(vocab), EOS: len(vocab) + 1})
+    return vocab
+
+
+def save_random_clip(directory: str, seed: int = 0, width: int = 32, layers: int = 2, image_size: int = 32,
+                     patch_size: int = 8, projection_dim: int = 24, act: str = "quick_gelu",
+                     config: Optional[ClipConfig] = None) -> str:
+    """Saves a randomly initialised CLIP in the published layout (config.json,
+    model.safetensors, a byte-level tokenizer.json) to ``directory``: tiny by default,
+    or of ``config``'s sizes (``ClipConfig.from_hf({})`` is ViT-B/32).
+
+    For tests, benchmarks and offline demos only: its features carry no semantics.
+    The weights are LeCun-normal (embeddings N(0, 0.5^2)), so that features vary with
+    the image as a trained CLIP's do (std-0.02 weights map every image to almost one
+    feature).
+    """
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+    vocab = byte_level_vocab()
+    if config is None:
+        tower = TowerConfig(width, layers, 2, 2 * width, act)
+        config = ClipConfig(text=tower, vision=tower, vocab_size=len(vocab), context_length=77,
+                            image_size=image_size, patch_size=patch_size, projection_dim=projection_dim,
+                            eos_token_id=vocab[EOS])
+    config = dataclasses.replace(config, eos_token_id=vocab[EOS], vocab_size=max(config.vocab_size, len(vocab)))
+    image_size = config.image_size
+    params = CLIP(config).init(jax.random.PRNGKey(seed), jnp.zeros((1, image_size, image_size, 3)),
+                               jnp.zeros((1, 2), jnp.int32), jnp.ones((1, 2), bool))["params"]
     rng = np.random.default_rng(seed)
 
     def redraw(path, x):
@@ -190,6 +246,14 @@ def save_random_clip(directory: str, seed: int = 0, width: int = 32, layers: int
             return (0.5 * rng.standard_normal(x.shape)).astype(np.float32)
         return x
 
-    model.params = jax.tree_util.tree_map_with_path(redraw, model.params)
-    model.save_pretrained(directory)
+    save_clip(directory, config, jax.tree_util.tree_map_with_path(redraw, params))
+    clip_tokenizer(vocab, []).save(os.path.join(directory, "tokenizer.json"))
     return directory
+
+
+if __name__ == "__main__":
+    import sys
+    if len(sys.argv) != 3:
+        raise SystemExit("usage: python -m sgvs_jax.clip_features OLD_FLAX_CLIP_DIR NEW_DIR")
+    convert_transformers_flax(sys.argv[1], sys.argv[2])
+    print(f"wrote {sys.argv[2]} (config.json, model.safetensors, tokenizer.json)")

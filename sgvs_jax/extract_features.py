@@ -25,6 +25,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from sgvs_jax import require_extra
 from sgvs_jax.data.from_video import DEFAULTS, EXTRACTION_ATTR, video_from_file
 from sgvs_jax.data.h5io import read_h5_attrs, write_h5
 from sgvs_jax.files import OutputError, check_outputs, files_in, write_json
@@ -85,7 +86,8 @@ def extract_features(videos: str, out: str, clip_model: str, sample_fps: float =
     encoder = ClipEncoder(clip_model)
     titles = titles or {}
     records, skipped = {}, {}
-    for path in files:
+    bar = require_extra("tqdm", "progress bars").tqdm(files, desc="videos", unit="video", disable=None)
+    for path in bar:
         name = os.path.basename(path)
         title = titles.get(name, titles.get(os.path.splitext(name)[0]))
         key = f"video_{len(records) + 1}"
@@ -99,11 +101,11 @@ def extract_features(videos: str, out: str, clip_model: str, sample_fps: float =
             if not skip_bad:
                 raise
             skipped[path] = str(e)
-            print(f"skipped {e}", file=sys.stderr, flush=True)
+            bar.write(f"skipped {e}", file=sys.stderr)
             continue
         records[key] = video
-        print(f"{key} {name}: {video.n_frames} frames, {video.length} steps, "
-              f"{len(video.change_points)} shots ({time.time() - t0:.1f} s)", flush=True)
+        bar.write(f"{key} {name}: {video.n_frames} frames, {video.length} steps, "
+                  f"{len(video.change_points)} shots ({time.time() - t0:.1f} s)", file=sys.stdout)
     if not records:
         raise ValueError(f"{videos}: no video could be read")
     settings = {**encoder.describe(), "sample_fps": sample_fps, "kts_mean_shot_seconds": kts_mean_shot_seconds,
@@ -162,7 +164,7 @@ def define_flags():
     from absl import flags
     flags.DEFINE_string("videos", None, "a folder of videos (or one video file)", required=True)
     flags.DEFINE_string("out", None, "h5 file to write", required=True)
-    flags.DEFINE_string("clip_model", None, "Flax CLIP directory (save_pretrained layout) or hub name",
+    flags.DEFINE_string("clip_model", None, "CLIP folder in the published layout (config.json, model.safetensors, tokenizer.json)",
                         required=True)
     flags.DEFINE_float("fps", DEFAULTS["sample_fps"], "frames sampled per second")
     flags.DEFINE_string("titles", None, "JSON {file name or stem: title} (default: titles from file names)")

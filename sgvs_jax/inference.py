@@ -37,58 +37,64 @@ def read_run_config(run_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
 
 
 class Scorer:
-    """Scores videos with the selector of one split's latest checkpoint.
+    """Scores videos with the selector of one split's latest checkpoint, or with the
+    mean of every finished split's (``split='all'``).
 
     Attributes:
       config: the run's config.
-      split, epoch: which checkpoint was loaded.
-      checkpoint: its folder.
+      split, epoch, checkpoint: which checkpoint was loaded (its split, epoch and folder;
+        with ``split='all'``: 'all' and one epoch and folder per split, in ``splits`` order).
       feature_dim: visual feature size the model expects.
     """
 
-    def __init__(self, run_dir: str, feature_dim: int, semantic_dim: int, split: Optional[int] = None):
+    def __init__(self, run_dir: str, feature_dim: int, semantic_dim: int, split=None):
         self.config, results = read_run_config(run_dir)
         done = sorted(int(k) for k in results.get("splits", {}))
-        if split is None:
-            if not done:
-                raise CheckpointError(f"{run_dir}/results.json lists no finished split")
-            split = done[0]
-        directory = os.path.join(run_dir, f"split_{split}", "checkpoints")
-        if not os.path.isdir(directory):
-            raise CheckpointError(f"{directory}: no checkpoints for split {split} "
-                                  f"(finished splits: {done})")
-        self.split, self.checkpoint, self.feature_dim = split, directory, feature_dim
+        if not done and split in (None, "all"):
+            raise CheckpointError(f"{run_dir}/results.json lists no finished split")
+        self.splits = done if split == "all" else [done[0] if split is None else int(split)]
+        self.feature_dim = feature_dim
         self.model = build_model(self.config, feature_dim)
         self.batch_options = batch_options(self.config.data)
         self.min_bucket = int(self.config.data.min_bucket)
         probe = self._batch(_probe_video(feature_dim, semantic_dim), 8)
         target = jax.eval_shape(lambda: self.model.init(jax.random.PRNGKey(0), probe))
-        ckpt = Checkpointer(directory, keep=int(self.config.checkpoint.keep))
-        try:
-            step = ckpt.latest_step()
-            if step is None:
-                raise CheckpointError(f"{directory}: holds no complete checkpoint")
+        self.params, epochs, folders = [], [], []
+        for s in self.splits:
+            directory = os.path.join(run_dir, f"split_{s}", "checkpoints")
+            if not os.path.isdir(directory):
+                raise CheckpointError(f"{directory}: no checkpoints for split {s} (finished splits: {done})")
+            ckpt = Checkpointer(directory, keep=int(self.config.checkpoint.keep))
             try:
-                params = ckpt.restore_params(step, target)
-            except CheckpointError as e:
-                raise CheckpointError(
-                    f"{e}. This run was trained on '{results.get('data')}'; the video's features have "
-                    f"dimension {feature_dim} (semantic {semantic_dim}): score with the feature "
-                    "extractor the run was trained on (see sgvs_jax.extract_features)") from e
-        finally:
-            ckpt.close()
-        self.epoch = int(step)
-        self.params = params
+                step = ckpt.latest_step()
+                if step is None:
+                    raise CheckpointError(f"{directory}: holds no complete checkpoint")
+                try:
+                    self.params.append(ckpt.restore_params(step, target))
+                except CheckpointError as e:
+                    raise CheckpointError(
+                        f"{e}. This run was trained on '{results.get('data')}'; the video's features have "
+                        f"dimension {feature_dim} (semantic {semantic_dim}): score with the feature "
+                        "extractor the run was trained on (see sgvs_jax.extract_features)") from e
+            finally:
+                ckpt.close()
+            epochs.append(int(step))
+            folders.append(directory)
+        if split == "all":
+            self.split, self.epoch, self.checkpoint = "all", epochs, folders
+        else:
+            self.split, self.epoch, self.checkpoint = self.splits[0], epochs[0], folders[0]
         self._predict = compilation.jit(make_predict(self.model))
 
     def _batch(self, video: Video, bucket: int) -> dict:
         return make_batch([video], bucket, 1, **self.batch_options)
 
     def scores(self, video: Video) -> np.ndarray:
-        """(T,) importance in [0, 1] of the video's steps (padded to a power-of-two bucket)."""
+        """(T,) importance in [0, 1] of the video's steps (padded to a power-of-two bucket); with
+        several splits' models, the mean of their scores."""
         buckets = bucket_lengths_for([video.length], self.min_bucket)  # powers of two: few programs
         batch = self._batch(video, bucket_of(video.length, buckets))
-        out = np.asarray(self._predict(self.params, batch))[0, :video.length]
+        out = np.mean([np.asarray(self._predict(p, batch))[0, :video.length] for p in self.params], axis=0)
         if not np.all(np.isfinite(out)):
             raise FloatingPointError(f"{self.checkpoint}: scores of '{video.key}' are not finite")
         return out.astype(np.float64)

@@ -44,6 +44,19 @@ def sparsity(scores, mask, valid, sigma):
     return batch_mean(jnp.abs(masked_mean(scores, mask, axis=1) - sigma), valid)
 
 
+def rank_budget(scores, mask, valid, sigma):
+    """A budget on ranks: the round(sigma * T) highest scores of each video are pulled
+    to 1 and the others to 0 (mean squared error over the real steps, in rank order).
+    Unlike |mean(s) - sigma| it cannot be met by scores that all sit at sigma; which
+    steps rank high is left to the other terms."""
+    length = mask.sum(1)
+    ranked = -jnp.sort(-jnp.where(mask, scores, -1.0), axis=1)  # descending; padding last
+    position = jnp.arange(scores.shape[1])[None]
+    target = (position < jnp.round(sigma * length)[:, None]).astype(scores.dtype)
+    per_video = jnp.sum(jnp.where(position < length[:, None], (ranked - target) ** 2, 0.0), 1)
+    return batch_mean(per_video / jnp.maximum(length, 1), valid)
+
+
 def lsgan_generator(prob_fake, valid):
     """Least-squares GAN generator term: (D(G(x)) - 1)^2."""
     return batch_mean((prob_fake - 1.0) ** 2, valid)

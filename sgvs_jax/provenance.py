@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "h5py", "ml-collections",
-            "scipy", "av", "transformers")
+            "scipy", "av", "safetensors", "tokenizers")
 
 
 def _git(*args) -> str | None:

@@ -46,6 +46,8 @@ VARIANTS = {  # name -> config overrides; each ablation switches one thing back 
     "sgvs": {},
     "sgvs_no_title": NO_TITLE,  # FSSA over the video's own tokens, no video-title term
     "no_title_video_term": {**NO_TITLE, "train.video_weight": 0.5},  # + the video-identity term
+    "no_title_rank_budget": {**NO_TITLE, "train.budget": "rank"},  # a budget scores at sigma cannot meet
+    "no_title_video_term_rank": {**NO_TITLE, "train.video_weight": 0.5, "train.budget": "rank"},
     "no_title_visual_only": {"data.semantic_sources": (), "model.use_fssa": False, "train.semantic_weight": 0.0},
     "no_semantic": {"train.semantic_weight": 0.0},
     "no_bottleneck": {"train.selection": "soft", "model.decoder_queries": "memory"},
@@ -231,7 +233,9 @@ def run_variant(config, seeds: list, workdir: str, videos, splits, where, restar
     compilation.check_update_memory((longest.key, longest.length), bucket_of(longest.length, trainer.buckets),
                                     len(seeds) * config.train.batch_size // len(members.mesh.devices.flat),
                                     config.model.num_heads, config.model.attention_block)
-    results = {"data": where, "seeds": list(seeds), "data_fingerprint": fingerprint(videos), "splits": {}}
+    from sgvs_jax.provenance import provenance
+    results = {"data": where, "seeds": list(seeds), "data_fingerprint": fingerprint(videos),
+               "provenance": provenance(config), "splits": {}}
     with Workdir(workdir, config, restart, fingerprint=f"{results['data_fingerprint']};seeds={seeds}"):
         for i in indices:
             results["splits"][str(i)] = train_split(members, videos, splits[i], i, seeds,

@@ -43,7 +43,7 @@ def extraction_settings(config) -> dict:
 
 def summarize_video(video_path: str, run_dir: str, out_path: str, title: Optional[str] = None,
                     clip_model: Optional[str] = None, sample_fps: Optional[float] = None,
-                    budget: float = 0.15, split: Optional[int] = None, json_path: Optional[str] = None,
+                    budget: float = 0.15, split=None, json_path: Optional[str] = None,
                     plot_path: Optional[str] = None,
                     kts_mean_shot_seconds: Optional[float] = None, overwrite: bool = False) -> dict:
     """Writes ``out_path`` (summary video), ``json_path`` and ``plot_path``
@@ -147,6 +147,8 @@ def main(argv):
     FLAGS = flags.FLAGS
     logging.set_verbosity(logging.WARNING)
     try:
+        if FLAGS.split not in (None, "all") and not FLAGS.split.isdigit():
+            raise ValueError(f"--split={FLAGS.split!r}: give a split index or 'all'")
         r = summarize_video(FLAGS.video, FLAGS.workdir, FLAGS.out, title=FLAGS.title, clip_model=FLAGS.clip_model,
                             sample_fps=FLAGS.fps, budget=FLAGS.budget, split=FLAGS.split,
                             json_path=FLAGS.json, plot_path=FLAGS.plot,
@@ -169,10 +171,11 @@ def define_flags():
                         required=True)
     flags.DEFINE_string("out", None, "summary video to write (.mp4)", required=True)
     flags.DEFINE_string("title", None, "title or prompt for the semantic tokens (default: the file name)")
-    flags.DEFINE_string("clip_model", None, "Flax CLIP directory or hub name (default: the run's)")
+    flags.DEFINE_string("clip_model", None, "CLIP folder (config.json, model.safetensors, tokenizer.json; default: the run's)")
     flags.DEFINE_float("fps", None, "sampling rate (default: the run's, else 2)")
     flags.DEFINE_float("budget", 0.15, "summary length as a fraction of the video")
-    flags.DEFINE_integer("split", None, "which split's model (default: the first finished)")
+    flags.DEFINE_string("split", None, "which split's model: its index, or 'all' for the mean score of every "
+                        "finished split's model (default: the first finished)")
     flags.DEFINE_string("json", None, "JSON output (default: OUT with .json)")
     flags.DEFINE_string("plot", None, "PNG plot (default: OUT with .png)")
     flags.DEFINE_bool("overwrite", False, "replace existing output files that an earlier summarize did not write "

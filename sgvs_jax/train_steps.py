@@ -160,11 +160,13 @@ def contrast_videos(batch):
 
 
 def selector_loss(o, batch, sigma, cfg):
-    """Stage 1: reconstruction + sparsity |mean(s) - sigma| (+ the video-title and the
+    """Stage 1: reconstruction + the budget (``train.budget``: 'mean' |mean(s) - sigma|, or
+    'rank', :func:`sgvs_jax.losses.rank_budget`) (+ the video-title and the
     video-identity contrasts, :func:`sgvs_jax.losses.pooled_contrast`)."""
     mask, valid = batch["mask"], batch["valid"]
     recon = reconstruction_loss(o, batch, cfg)
-    sparsity = losses.sparsity(o["scores"], mask, valid, sigma)
+    budget = losses.rank_budget if cfg.budget == "rank" else losses.sparsity
+    sparsity = budget(o["scores"], mask, valid, sigma)
     loss = recon + cfg.sparsity_weight * sparsity
     m = {"recon": recon, "sparsity": sparsity, "alpha": o["alpha"],
          "mean_score": losses.batch_mean(masked_mean(o["scores"], mask, axis=1), valid),

@@ -1,12 +1,20 @@
-"""The Flax CLIP loader, with a tiny randomly initialised CLIP saved to disk."""
+"""sgvs_jax's own Flax CLIP (models/clip.py) and its loader (clip_features.py): the same
+features as a reference implementation (transformers 4's FlaxCLIPModel, a test-only
+dependency) reading the same tiny random checkpoint in the published layout; the same
+token ids as transformers' CLIPTokenizer; folders of the old layout convert; bad folders
+are named."""
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
 
-from sgvs_jax.clip_features import ClipEncoder, ClipError, save_random_clip
+from sgvs_jax.clip_features import (BOS, EOS, ClipEncoder, ClipError, clip_tokenizer, convert_transformers_flax,
+                                    save_random_clip)
+
+transformers = pytest.importorskip("transformers")
 
 
 @pytest.fixture(scope="module")
@@ -19,17 +27,35 @@ def encoder(clip_dir):
     return ClipEncoder(clip_dir, batch_size=8)
 
 
-def test_image_features(encoder):
+def reference(directory):
+    return transformers.FlaxCLIPModel.from_pretrained(directory, from_pt=True)  # reads model.safetensors
+
+
+# The tower shapes of the published checkpoints, at tiny width: B/32 and B/16 (224 / 32, 224 / 16
+# patches), L/14 (patch 14), and the GELU of the newer checkpoints.
+@pytest.mark.parametrize("image_size, patch_size, act", [(32, 8, "quick_gelu"), (32, 16, "quick_gelu"),
+                                                         (28, 14, "gelu")])
+def test_same_features_as_the_reference_on_the_same_checkpoint(tmp_path, image_size, patch_size, act):
+    d = save_random_clip(str(tmp_path / "clip"), seed=1, image_size=image_size, patch_size=patch_size, act=act)
+    ours, ref = ClipEncoder(d, batch_size=4), reference(d)
+    frames = np.random.default_rng(0).integers(0, 256, (5, image_size, image_size, 3), dtype=np.uint8)
+    expected = np.asarray(ref.get_image_features(ours.preprocess(frames).transpose(0, 3, 1, 2)))
+    np.testing.assert_allclose(ours.encode_images(frames), expected, rtol=1e-4, atol=1e-5)
+    text = "A dog on a skateboard, 2 times!"
+    tokens, pooled = ours.encode_text(text)
+    ids = ours.token_ids(text)[None]
+    np.testing.assert_allclose(pooled, np.asarray(ref.get_text_features(ids, np.ones_like(ids)))[0],
+                               rtol=1e-4, atol=1e-5)
+    assert tokens.shape == (ids.shape[1], 24)
+
+
+def test_image_features_batch_and_vary(encoder):
     assert (encoder.image_size, encoder.dim) == (32, 24)
-    rng = np.random.default_rng(0)
-    frames = rng.integers(0, 256, (11, 32, 32, 3), dtype=np.uint8)
+    frames = np.random.default_rng(0).integers(0, 256, (11, 32, 32, 3), dtype=np.uint8)
     feats = encoder.encode_images(frames)
     assert feats.shape == (11, 24) and feats.dtype == np.float32
-    # batching (8 + a padded 3) gives the rows of one-by-one encoding, and the model's own call
+    # batching (8 + a padded 3) gives the rows of one-by-one encoding
     np.testing.assert_allclose(feats[9:], encoder.encode_images(frames[9:]), rtol=1e-5, atol=1e-5)
-    direct = np.asarray(encoder.model.get_image_features(encoder.preprocess(frames[:2])))
-    np.testing.assert_allclose(feats[:2], direct, rtol=1e-5, atol=1e-5)
-    # different images, different directions (a random CLIP with the library's init fails this)
     unit = feats / np.linalg.norm(feats, axis=1, keepdims=True)
     assert (unit @ unit.T)[np.triu_indices(11, 1)].max() < 0.999
     with pytest.raises(ClipError, match=r"expected \(N, 32, 32, 3\)"):
@@ -38,43 +64,107 @@ def test_image_features(encoder):
 
 def test_text_tokens_share_the_joint_space(encoder):
     tokens, pooled = encoder.encode_text("a dog on a skateboard")
-    ids = encoder.tokenizer(["a dog on a skateboard"])["input_ids"][0]
-    assert tokens.shape == (len(ids), 24)  # start + one token per character + end
-    enc = encoder.tokenizer(["a dog on a skateboard"], padding="max_length", max_length=77, return_tensors="np")
-    reference = np.asarray(encoder.model.get_text_features(enc["input_ids"], enc["attention_mask"]))[0]
-    np.testing.assert_allclose(pooled, reference, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(tokens[-1], pooled)
     other_tokens, other = encoder.encode_text("cooking pasta", max_tokens=5)
     assert other_tokens.shape == (5, 24)
     assert other @ pooled / np.linalg.norm(other) / np.linalg.norm(pooled) < 0.99
+    long_ids = encoder.token_ids("word " * 200)
+    assert len(long_ids) == 77 and long_ids[-1] == encoder.config.eos_token_id
     with pytest.raises(ClipError, match="empty text"):
         encoder.encode_text("  ")
 
 
+def test_same_token_ids_as_transformers_clip_tokenizer(tmp_path):
+    from transformers.models.clip.tokenization_clip import bytes_to_unicode
+    chars = list(bytes_to_unicode().values())
+    vocab = {c: i for i, c in enumerate(chars + [c + "</w>" for c in chars])}
+    merges = [("d", "o"), ("do", "g</w>"), ("s", "k"), ("sk", "a"), ("t", "e</w>"), ("i", "n"), ("in", "g</w>")]
+    for a, b in merges:
+        vocab[a + b] = len(vocab)
+    vocab.update({BOS: len(vocab), EOS: len(vocab) + 1})
+    (tmp_path / "vocab.json").write_text(json.dumps(vocab))
+    (tmp_path / "merges.txt").write_text("#version: 0.2\n" + "\n".join(f"{a} {b}" for a, b in merges) + "\n")
+    theirs = transformers.CLIPTokenizer(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt"))
+    ours = clip_tokenizer(vocab, merges)
+    for text in ("a dog skating", "A DOG's   skate!!", "dogs, 42 dogs; it'll do", "café – naïve 🙂", "do-it-yourself"):
+        assert ours.encode(text).ids == theirs(text)["input_ids"], text
+
+
+def test_a_folder_of_transformers_flax_layout_converts(tmp_path):
+    old = str(tmp_path / "old")
+    cfg = transformers.CLIPConfig(text_config=dict(vocab_size=300, hidden_size=32, intermediate_size=64,
+                                                   num_hidden_layers=1, num_attention_heads=2,
+                                                   eos_token_id=299, bos_token_id=298, pad_token_id=299),
+                                  vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                                     num_attention_heads=2, image_size=32, patch_size=16),
+                                  projection_dim=16)
+    model = transformers.FlaxCLIPModel(cfg, seed=0)
+    model.save_pretrained(old)
+    from transformers.models.clip.tokenization_clip import bytes_to_unicode
+    chars = list(bytes_to_unicode().values())[:149]
+    vocab = {c: i for i, c in enumerate(chars + [c + "</w>" for c in chars])}
+    vocab.update({BOS: 298, EOS: 299})
+    (tmp_path / "old" / "vocab.json").write_text(json.dumps(vocab))
+    (tmp_path / "old" / "merges.txt").write_text("#version: 0.2\n")
+    with pytest.raises(ClipError, match="convert it once with python -m sgvs_jax.clip_features"):
+        ClipEncoder(old)
+    new = str(tmp_path / "new")
+    convert_transformers_flax(old, new)
+    ours = ClipEncoder(new, batch_size=2)
+    frames = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    expected = np.asarray(model.get_image_features(ours.preprocess(frames).transpose(0, 3, 1, 2)))
+    np.testing.assert_allclose(ours.encode_images(frames), expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ClipError, match="exists"):
+        convert_transformers_flax(old, new)
+
+
 def test_preprocessing_reads_the_model_folder(clip_dir, tmp_path):
-    import shutil
     d = str(tmp_path / "clip")
     shutil.copytree(clip_dir, d)
     with open(os.path.join(d, "preprocessor_config.json"), "w") as f:
         json.dump({"image_mean": [0.5, 0.5, 0.5], "image_std": [0.25, 0.25, 0.25]}, f)
     enc = ClipEncoder(d)
     x = enc.preprocess(np.full((1, 32, 32, 3), 255, np.uint8))
-    assert x.shape == (1, 3, 32, 32)
+    assert x.shape == (1, 32, 32, 3)
     np.testing.assert_allclose(x, 2.0)
     assert enc.describe()["clip_mean"] == [0.5, 0.5, 0.5]
 
 
-def test_bad_model_folders(clip_dir, tmp_path):
+def test_bad_model_folders_are_named(clip_dir, tmp_path):
     with pytest.raises(ClipError, match="CLIP model directory not found"):
         ClipEncoder(str(tmp_path / "nope"))
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    (broken / "config.json").write_text("{ not json")
-    with pytest.raises(ClipError, match=f"{broken}: cannot load a Flax CLIP model"):
-        ClipEncoder(str(broken))
-    import shutil
-    no_tok = str(tmp_path / "no_tokenizer")
-    shutil.copytree(clip_dir, no_tok)
-    os.remove(os.path.join(no_tok, "vocab.json"))
-    with pytest.raises(ClipError, match="cannot load the CLIP tokenizer"):
+
+    def copy(name, change):
+        d = str(tmp_path / name)
+        shutil.copytree(clip_dir, d)
+        change(d)
+        return d
+
+    broken = copy("broken", lambda d: open(os.path.join(d, "config.json"), "w").write("{ not json"))
+    with pytest.raises(ClipError, match=f"{broken}/config.json: not a CLIP config.json"):
+        ClipEncoder(broken)
+    no_tok = copy("no_tokenizer", lambda d: os.remove(os.path.join(d, "tokenizer.json")))
+    with pytest.raises(ClipError, match="tokenizer.json: cannot load the CLIP tokenizer"):
         ClipEncoder(no_tok)
+
+    def wider(d):
+        path = os.path.join(d, "config.json")
+        cfg = json.load(open(path))
+        cfg["projection_dim"] = 32
+        json.dump(cfg, open(path, "w"))
+
+    with pytest.raises(ClipError, match="'visual_projection.weight' has shape .* config.json implies"):
+        ClipEncoder(copy("wider", wider))
+
+    def drop(d):
+        from safetensors.numpy import load_file, save_file
+        path = os.path.join(d, "model.safetensors")
+        tensors = load_file(path)
+        del tensors["text_projection.weight"]
+        save_file(tensors, path)
+
+    with pytest.raises(ClipError, match="no tensor 'text_projection.weight'"):
+        ClipEncoder(copy("missing", drop))
+    truncated = copy("truncated", lambda d: open(os.path.join(d, "model.safetensors"), "r+b").truncate(100))
+    with pytest.raises(ClipError, match="model.safetensors: unreadable"):
+        ClipEncoder(truncated)

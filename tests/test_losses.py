@@ -78,3 +78,23 @@ def test_video_identity_term_prefers_the_steps_no_other_video_shows():
     shared_high = jnp.asarray([[0.9] * 6 + [0.1] * 4])
     assert loss(own) < loss(shared_high)
     assert loss(shared_high) < loss(shared_high, np.zeros_like(exclude))  # own frames would count against it
+
+
+def test_rank_budget_cannot_be_met_by_scores_at_sigma():
+    """The rank budget is 0 for a hard selection of round(sigma * T) steps, sigma(1 - sigma) for
+    scores that all sit at sigma (which the mean budget accepts), and blind to padding."""
+    from sgvs_jax.losses import rank_budget, sparsity
+    T, sigma = 10, 0.3
+    mask, valid = jnp.ones((1, T), bool), jnp.ones((1,), bool)
+    hard = jnp.zeros((1, T)).at[0, jnp.array([1, 5, 7])].set(1.0)
+    flat = jnp.full((1, T), sigma)
+    assert float(rank_budget(hard, mask, valid, sigma)) == pytest.approx(0.0)
+    assert float(rank_budget(flat, mask, valid, sigma)) == pytest.approx(sigma * (1 - sigma), rel=1e-5)
+    assert float(sparsity(flat, mask, valid, sigma)) == pytest.approx(0.0, abs=1e-6)
+    padded = jnp.concatenate([flat, jnp.full((1, 6), 0.9)], 1)
+    padded_mask = jnp.concatenate([mask, jnp.zeros((1, 6), bool)], 1)
+    assert float(rank_budget(padded, padded_mask, valid, sigma)) == pytest.approx(sigma * (1 - sigma), rel=1e-5)
+    # its gradient raises the highest scores and lowers the others
+    scores = jnp.linspace(0.2, 0.4, T)[None]
+    g = jax.grad(lambda s: rank_budget(s, mask, valid, sigma))(scores)[0]
+    assert (g[-3:] < 0).all() and (g[:-3] > 0).all()

@@ -43,6 +43,7 @@ def run(tmp_path_factory):
                                  titles={"trip_1-day": "a day at the beach"})
     workdir = str(d / "run")
     config = tiny_clip_config(extracted["h5"], extracted["splits"])
+    config.splits = (0, 1)  # two models: --split all averages them
     train.train_and_evaluate(config, workdir)
     return {"dir": d, "clip": clip, "h5": extracted["h5"], "splits": extracted["splits"], "scenes": scenes,
             "workdir": workdir, "config": config, "extracted": extracted}
@@ -124,6 +125,17 @@ def test_scorer_loads_the_trained_parameters(run):
     trained = trainer.predict_outputs(restored["params"], [videos["video_3"]])["video_3"]["scores"]
     np.testing.assert_allclose(scorer.scores(videos["video_3"]), trained, rtol=1e-5, atol=1e-6)
     assert np.abs(fresh - trained).max() > 1e-4
+
+
+def test_split_all_scores_with_the_mean_of_every_splits_model(run):
+    videos = read_h5(run["h5"])
+    each = [Scorer(run["workdir"], 24, 24, split=s) for s in (0, 1)]
+    both = Scorer(run["workdir"], 24, 24, split="all")
+    assert both.split == "all" and both.epoch == [e.epoch for e in each] and len(both.checkpoint) == 2
+    for key in ("video_2", "video_4"):
+        per_split = [e.scores(videos[key]) for e in each]
+        assert np.abs(per_split[0] - per_split[1]).max() > 1e-4
+        np.testing.assert_allclose(both.scores(videos[key]), np.mean(per_split, 0), rtol=1e-6, atol=1e-7)
 
 
 def test_bad_videos_leave_no_output(run, tmp_path):
