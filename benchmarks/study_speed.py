@@ -3,13 +3,17 @@
     python benchmarks/study_speed.py --config configs/tvsum_i3d.py --seeds 0-4 \\
         --workdir runs/study_speed --out benchmarks/results/study_speed.json \\
         [--study_out benchmarks/results/tvsum_i3d_study.json]
+    python benchmarks/study_speed.py --config configs/tvsum_i3d.py --seeds 0-4 \\
+        --update_only --out benchmarks/results/study_update_cpu.json
 
 Runs ``python -m sgvs_jax.study`` once (every seed a member) and ``python -m
 sgvs_jax.main`` once per seed, one after another, on the same machine; each side
 starts with its own empty compilation cache (the sequential runs after the first
 read the programs the first compiled, as a user's would).  Writes the wall times,
 the speedup, the largest difference between a member's and its `main` run's
-last-epoch tau, and the machine.
+last-epoch tau, and the machine.  ``--update_only`` times one epoch of updates of split
+0 (every bucket compiled first): ``main``'s update, and the members' update with one
+member and with every seed, per member.
 """
 
 from __future__ import annotations
@@ -37,15 +41,88 @@ def timed(cmd) -> float:
     return time.time() - t0
 
 
+def update_only(config_path: str, members: int, repeats: int = 2) -> dict:
+    """Seconds of one epoch of updates (the best of ``repeats``), compiled beforehand."""
+    import jax
+    import numpy as np
+
+    from sgvs_jax.data import load_dataset
+    from sgvs_jax.study import Members
+    from sgvs_jax.train import Trainer
+    from sgvs_jax.train_steps import active_stages
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("cfg", config_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    videos, splits, _ = load_dataset(config.data)
+    trainer = Trainer(config, videos)
+    train = [videos[k] for k in splits[0]["train_keys"]]
+    banks, active = trainer.banks(train), active_stages(trainer.stages, config.train.num_epochs - 1)
+
+    def best(run):
+        run()  # compiles every bucket
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    state = [trainer.sharder.state(trainer.init_state(jax.random.PRNGKey(0), train[0]))]
+    order, buckets = trainer.epoch_order(0, 0, 0)
+    plain = list(trainer.train_batches(train, order, banks, buckets))
+
+    def run_main():
+        for b in plain:
+            state[0], _ = trainer.step(state[0], b, jax.random.PRNGKey(1), active=active)
+        jax.block_until_ready(state[0])
+
+    out = {"main_update_epoch_s": round(best(run_main), 3)}
+    for m in sorted({1, members}):
+        group = Members(trainer, m)
+        stacked = [group.states(jax.tree_util.tree_map(lambda *x: np.stack([np.asarray(v) for v in x]), *[
+            trainer.init_state(jax.random.PRNGKey(s), train[0]) for s in range(m)]))]
+        streams = []
+        for s in range(m):
+            order, buckets = trainer.epoch_order(0, 0, s)
+            streams.append(list(trainer.host_batches(train, order, banks, buckets)))
+        batches = [group.batch(list(b)) for b in zip(*streams)]
+        rngs = jax.random.split(jax.random.PRNGKey(1), m)
+
+        def run_members():
+            for b in batches:
+                stacked[0], _ = group.step(stacked[0], b, rngs, active=active)
+            jax.block_until_ready(stacked[0])
+
+        seconds = best(run_members)
+        out[f"members_{m}_epoch_s"] = round(seconds, 3)
+        out[f"members_{m}_per_member_s"] = round(seconds / m, 3)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", required=True)
     ap.add_argument("--seeds", default="0-4")
-    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--workdir", default="")
     ap.add_argument("--out", required=True)
     ap.add_argument("--study_out", default="")
+    ap.add_argument("--update_only", action="store_true")
     args, extra = ap.parse_known_args()
     seeds = parse_seeds(args.seeds)
+    if args.update_only:
+        prov = provenance()
+        result = {**update_only(args.config, len(seeds)), "seeds": seeds, "config": args.config,
+                  "device": f"{prov['jax_device_kind']} x{len(prov['jax_devices'])} "
+                            f"({prov['cpu']['model']}, {prov['cpu']['cores']} cores)",
+                  "command": " ".join(["python benchmarks/study_speed.py"] + sys.argv[1:]),
+                  "provenance": {k: v for k, v in prov.items() if k != "config"}}
+        write_json(args.out, result)
+        print(json.dumps({k: v for k, v in result.items() if k.endswith("_s")}))
+        return
+    if not args.workdir:
+        raise SystemExit("--workdir is needed (fresh runs are timed)")
     if os.path.exists(args.workdir):
         raise SystemExit(f"--workdir {args.workdir} exists: give a new folder (timings need fresh runs)")
     os.makedirs(args.workdir)

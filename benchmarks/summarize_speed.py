@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 
@@ -71,6 +72,7 @@ def main():
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--sample_fps", type=float, default=2.0)
     p.add_argument("--clip_only", type=int, default=0, help="time CLIP image features of N random frames only")
+    p.add_argument("--out", default="", help="also write the figures to this JSON file")
     args = p.parse_args()
     if args.clip_only:
         return clip_only(args.clip_only)
@@ -122,6 +124,15 @@ def main():
         print(f"  {k:<42} {v:7.2f} s")
     print(f"  {'total':<42} {total:7.2f} s  = {total / args.seconds:.3f} x real time")
     print_provenance()
+    if args.out:
+        from sgvs_jax.files import write_json
+        write_json(args.out, {"video": {"seconds": args.seconds, "width": args.width, "height": args.height,
+                                        "fps": args.fps, "sample_fps": args.sample_fps},
+                              "clip": f"random ViT-B/32-sized CLIP ({encoder.dim}-d)",
+                              "seconds": {k: round(v, 3) for k, v in times.items()}, "total_s": round(total, 3),
+                              "x_real_time": round(total / args.seconds, 4),
+                              "command": " ".join(["python benchmarks/summarize_speed.py"] + sys.argv[1:]),
+                              "provenance": {k: v for k, v in provenance().items() if k != "config"}})
 
 
 if __name__ == "__main__":

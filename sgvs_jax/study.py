@@ -278,7 +278,8 @@ def main(argv=None):
     def run(argv):
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-        try:
+
+        def work():
             compilation.enable(FLAGS.config.compilation_cache_dir)
             study = run_study(FLAGS.config, parse_seeds(FLAGS.seeds), [v for v in FLAGS.variants.split(",") if v],
                               FLAGS.workdir, FLAGS.restart)
@@ -286,10 +287,8 @@ def main(argv=None):
                 from sgvs_jax.provenance import provenance
                 write_json(FLAGS.out, {**study, "command": " ".join(["python -m sgvs_jax.study"] + sys.argv[1:]),
                                        "provenance": provenance(FLAGS.config)})
-        except (ValueError, RuntimeError, OSError, ArithmeticError, MemoryError) as e:
-            if FLAGS.debug:
-                raise
-            cli.fail(str(e))
+
+        cli.guarded(work)
 
     app.run(run, argv, flags_parser=cli.parse_flags)
 

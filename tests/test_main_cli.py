@@ -37,11 +37,12 @@ def test_expected_errors_are_one_line(tmp_path, flags, message):
     ("--config.train.nonexistent=3", "--config.train.nonexistent: unknown config key"),
     ("--config.train.num_epochs=abc", "--config.train.num_epochs=abc"),
 ])
-def test_a_bad_config_flag_is_one_line(tmp_path, flag, message):
+@pytest.mark.parametrize("config", [["--config", "configs/default.py"], []])  # [] : the default config
+def test_a_bad_config_flag_is_one_line(tmp_path, flag, message, config):
     """An unknown or mistyped key, or a value of the wrong type, on the command line."""
-    p = main(tmp_path, "--config", "configs/default.py", flag)
+    p = main(tmp_path, *config, flag)
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert p.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], p.stderr
     assert not (tmp_path / "run").exists()
-    p = main(tmp_path, "--config", "configs/default.py", flag, "--debug")
+    p = main(tmp_path, *config, flag, "--debug")
     assert p.returncode != 0 and "Traceback" in p.stderr

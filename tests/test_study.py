@@ -133,3 +133,15 @@ def test_variants_change_only_their_keys():
                 node = node[part]
             assert node == value
     assert study.variant_config(base, "sgvs").to_dict() == base.to_dict()
+
+
+@pytest.mark.parametrize("flags, message", [(["--seeds", "x"], "--seeds 'x'"),
+                                            (["--variants", "sgvs,nope"], "unknown variant 'nope'"),
+                                            (["--config.train.num_epoch=3"], "did you mean --config.train.num_epochs?")])
+def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path, flags, message):
+    env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
+    p = subprocess.run([sys.executable, "-m", "sgvs_jax.study", "--workdir", str(tmp_path / "w"), *flags],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert p.returncode == 1 and len(lines) == 1 and message in lines[0], p.stderr[-2000:]
+    assert not (tmp_path / "w").exists()
