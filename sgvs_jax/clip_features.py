@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from typing import Optional
 
 import numpy as np
+from flax.traverse_util import flatten_dict, unflatten_dict
 
 from sgvs_jax import require_extra
 from sgvs_jax.models.clip import CLIP, ClipConfig, ClipError, TowerConfig, load_clip, names, save_clip
@@ -169,13 +171,7 @@ def convert_transformers_flax(source: str, directory: str) -> None:
     with open(os.path.join(source, "config.json")) as f:
         config = ClipConfig.from_hf(json.load(f))
     with open(os.path.join(source, "flax_model.msgpack"), "rb") as f:
-        flat = {}
-
-        def walk(node, prefix):
-            for k, v in node.items():
-                walk(v, f"{prefix}{k}.") if isinstance(v, dict) else flat.__setitem__(f"{prefix}{k}", v)
-
-        walk(msgpack_restore(f.read()), "")
+        flat = flatten_dict(msgpack_restore(f.read()), sep=".")
     params = {}
     for name, path, transform in names(config):
         base, leaf = name.rsplit(".", 1)
@@ -185,26 +181,20 @@ def convert_transformers_flax(source: str, directory: str) -> None:
             key = name
         if key not in flat:
             raise ClipError(f"{source}/flax_model.msgpack: no parameter '{key}'")
-        node = params
-        for p in path[:-1]:
-            node = node.setdefault(p, {})
-        node[path[-1]] = np.asarray(flat[key], np.float32)
+        params[path] = np.asarray(flat[key], np.float32)
     tokenizer = tokenizer_from_vocab(os.path.join(source, "vocab.json"), os.path.join(source, "merges.txt"))
-    save_clip(directory, config, params)
+    save_clip(directory, config, unflatten_dict(params))
     tokenizer.save(os.path.join(directory, "tokenizer.json"))
     if os.path.exists(os.path.join(source, "preprocessor_config.json")):
-        with open(os.path.join(source, "preprocessor_config.json")) as f:
-            text = f.read()
-        with open(os.path.join(directory, "preprocessor_config.json"), "w") as f:
-            f.write(text)
+        shutil.copyfile(os.path.join(source, "preprocessor_config.json"),
+                        os.path.join(directory, "preprocessor_config.json"))
 
 
 def byte_level_vocab() -> dict:
     """CLIP's byte-level alphabet (each byte as a character, alone and as a word end)
     with its start and end tokens, and no merges: words split into characters."""
     from tokenizers.pre_tokenizers import ByteLevel
-    chars = ByteLevel.alphabet()
-    chars = sorted(chars)
+    chars = sorted(ByteLevel.alphabet())
     vocab = {c: i for i, c in enumerate(chars + [c + "</w>" for c in chars])}
     vocab.update({BOS: len(vocab), EOS: len(vocab) + 1})
     return vocab

@@ -16,6 +16,7 @@ import json
 import os
 
 import flax.linen as nn
+from flax.traverse_util import flatten_dict, unflatten_dict
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -243,34 +244,26 @@ def load_clip(directory: str) -> tuple[ClipConfig, dict]:
         tensors = load_file(weights)
     except (OSError, SafetensorError) as e:
         raise ClipError(f"{weights}: unreadable ({type(e).__name__}: {e})") from e
-    shapes = abstract_params(config)
+    shapes = flatten_dict(abstract_params(config))
     params = {}
     for name, path, transform in names(config):
         if name not in tensors:
             raise ClipError(f"{weights}: no tensor '{name}'")
         x = _to_ours(np.asarray(tensors[name], np.float32), transform)
-        want = shapes
-        for p in path:
-            want = want[p]
-        if x.shape != tuple(want.shape):
-            raise ClipError(f"{weights}: '{name}' has shape {x.shape} (as ours), config.json implies {want.shape}")
-        node = params
-        for p in path[:-1]:
-            node = node.setdefault(p, {})
-        node[path[-1]] = x
-    return config, params
+        if x.shape != tuple(shapes[path].shape):
+            raise ClipError(f"{weights}: '{name}' has shape {x.shape} (as ours), config.json implies "
+                            f"{shapes[path].shape}")
+        params[path] = x
+    return config, unflatten_dict(params)
 
 
 def save_clip(directory: str, config: ClipConfig, params: dict) -> None:
     """Writes ``config.json`` and ``model.safetensors`` in the Hugging Face layout."""
     from safetensors.numpy import save_file
     os.makedirs(directory, exist_ok=True)
-    tensors = {}
+    flat, tensors = flatten_dict(params), {}
     for name, path, transform in names(config):
-        x = params
-        for p in path:
-            x = x[p]
-        tensors[name] = np.ascontiguousarray(_to_checkpoint(np.asarray(x, np.float32), transform))
+        tensors[name] = np.ascontiguousarray(_to_checkpoint(np.asarray(flat[path], np.float32), transform))
     tensors["logit_scale"] = np.asarray(np.log(1 / 0.07), np.float32)  # CLIP's; unused here
     save_file(tensors, os.path.join(directory, "model.safetensors"), metadata={"format": "pt"})
     with open(os.path.join(directory, "config.json"), "w") as f:
