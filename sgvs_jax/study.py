@@ -32,12 +32,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sgvs_jax import compilation, report
 from sgvs_jax.checkpointing import Checkpointer
-from sgvs_jax.config_check import check_buckets, check_config
+from sgvs_jax.config_check import check_config
 from sgvs_jax.data import fingerprint, load_dataset
-from sgvs_jax.data.batching import bucket_of, normalize
+from sgvs_jax.data.batching import normalize
 from sgvs_jax.evaluation import random_baseline, training_free_baselines
 from sgvs_jax.files import write_json
-from sgvs_jax.train import Trainer
+from sgvs_jax.train import Trainer, split_indices
 from sgvs_jax.train_steps import SHARED_KEYS, active_stages, make_predict, make_train_step
 from sgvs_jax.workdir import Workdir, training_config
 
@@ -225,14 +225,10 @@ def run_variant(config, seeds: list, workdir: str, videos, splits, where, restar
     """Every split of one variant's config, all seeds as members; writes
     ``workdir/results.json`` after each split."""
     check_config(config)
-    indices = list(config.splits) if len(config.splits) else list(range(len(splits)))
+    indices = split_indices(config, splits)
     trainer = Trainer(config, videos)
-    longest = max(videos.values(), key=lambda v: v.length)
-    check_buckets(trainer.buckets, longest.length)
     members = Members(trainer, len(seeds))
-    compilation.check_update_memory((longest.key, longest.length), bucket_of(longest.length, trainer.buckets),
-                                    len(seeds) * config.train.batch_size // len(members.mesh.devices.flat),
-                                    config.model.num_heads, config.model.attention_block)
+    trainer.check_fits(videos, len(seeds) * config.train.batch_size // len(members.mesh.devices.flat))
     from sgvs_jax.provenance import provenance
     results = {"data": where, "seeds": list(seeds), "data_fingerprint": fingerprint(videos),
                "provenance": provenance(config), "splits": {}}

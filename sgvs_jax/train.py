@@ -103,6 +103,14 @@ class Trainer:
             out["video_owner"] = np.repeat(idx, k).astype(np.int32)
         return out
 
+    def check_fits(self, videos: dict, rows: int) -> None:
+        """Before anything compiles: every video fits a bucket, and an update of ``rows``
+        videos per device at the longest one fits the device's memory."""
+        longest = max(videos.values(), key=lambda v: v.length)
+        check_buckets(self.buckets, longest.length)
+        compilation.check_update_memory((longest.key, longest.length), bucket_of(longest.length, self.buckets),
+                                        rows, self.config.model.num_heads, self.config.model.attention_block)
+
     def init_state(self, rng, video):
         """A fresh train state.  The parameters' shapes do not depend on the video's
         length, so ``video`` is cut to the smallest bucket: one init program per run."""
@@ -253,6 +261,15 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
             "programs_compiled_so_far": compilation.counts()["compiled"]}
 
 
+def split_indices(config, splits) -> list:
+    """The splits ``config.splits`` asks for (all when empty), each checked against the file."""
+    indices = list(config.splits) if len(config.splits) else list(range(len(splits)))
+    for i in indices:
+        if not 0 <= i < len(splits):
+            raise ValueError(f"config.splits has {i}, but the split file has {len(splits)} splits")
+    return indices
+
+
 def train_and_evaluate(config, workdir: str, restart: bool = False) -> dict:
     """Trains and evaluates every requested split; writes ``workdir/results.json``.
 
@@ -265,16 +282,9 @@ def train_and_evaluate(config, workdir: str, restart: bool = False) -> dict:
     if config.distributed:
         jax.distributed.initialize()
     videos, splits, where = load_dataset(config.data)
-    indices = list(config.splits) if len(config.splits) else list(range(len(splits)))
-    for i in indices:
-        if not 0 <= i < len(splits):
-            raise ValueError(f"config.splits has {i}, but the split file has {len(splits)} splits")
+    indices = split_indices(config, splits)
     trainer = Trainer(config, videos)
-    longest = max(videos.values(), key=lambda v: v.length)
-    check_buckets(trainer.buckets, longest.length)
-    compilation.check_update_memory((longest.key, longest.length), bucket_of(longest.length, trainer.buckets),
-                                    config.train.batch_size // jax.device_count(), config.model.num_heads,
-                                    config.model.attention_block)
+    trainer.check_fits(videos, config.train.batch_size // jax.device_count())
     is_main = jax.process_index() == 0
     results = {"data": where, "eval_mode": config.data.eval_mode, "selection_rules": report.RULES,
                "provenance": provenance(config), "splits": {}}
