@@ -77,6 +77,9 @@ def get_config():
     c.train.selection_temperature = 0.5
     c.train.recon = "stepwise"  # 'stepwise' (discriminator states per step) | 'pooled' (their mean)
     c.train.feature_recon_weight = 1.0  # + this x per-step feature MSE in the reconstruction term
+    # Steps whose reconstruction counts: 'all', or 'unselected' (each step's error weighted by
+    # 1 - g_t: masked reconstruction, the kept steps are the summary and the rest is rebuilt from them).
+    c.train.recon_steps = "all"
     # Stage-1 video-title contrast (losses.pooled_contrast): the score-weighted cos(X_t, title)
     # must single out the video's own title among the training titles. 0 = off (ablation).
     c.train.semantic_weight = 0.5

@@ -21,6 +21,7 @@ CHOICES = {
     "train.schedule": ("incremental", "joint"),
     "train.selection": ("concrete", "soft"),
     "train.recon": ("stepwise", "pooled"),
+    "train.recon_steps": ("all", "unselected"),
     "train.budget": ("mean", "rank"),
 }
 SEMANTIC_SOURCES = ("text_tokens", "text_pooled", "clip_frames", "video_tokens")

@@ -48,6 +48,7 @@ VARIANTS = {  # name -> config overrides; each ablation switches one thing back 
     "no_title_video_term": {**NO_TITLE, "train.video_weight": 0.5},  # + the video-identity term
     "no_title_rank_budget": {**NO_TITLE, "train.budget": "rank"},  # a budget scores at sigma cannot meet
     "no_title_video_term_rank": {**NO_TITLE, "train.video_weight": 0.5, "train.budget": "rank"},
+    "no_title_masked_recon": {**NO_TITLE, "train.recon_steps": "unselected"},  # rebuild only the unkept steps
     "no_title_visual_only": {"data.semantic_sources": (), "model.use_fssa": False, "train.semantic_weight": 0.0},
     "no_semantic": {"train.semantic_weight": 0.0},
     "no_bottleneck": {"train.selection": "soft", "model.decoder_queries": "memory"},

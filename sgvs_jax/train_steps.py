@@ -117,15 +117,23 @@ def forward(model: SGVS, params, batch, rng, cfg, uniform: bool = True) -> dict:
 def reconstruction_loss(o, batch, cfg):
     """The generator's reconstruction term (``cfg.recon`` on the discriminator's states,
     plus ``cfg.feature_recon_weight`` x the per-step feature MSE); without the
-    adversarial part, the feature MSE alone."""
+    adversarial part, the feature MSE alone.  ``cfg.recon_steps`` 'unselected' weights
+    each step's error by ``1 - g_t`` (masked reconstruction: the steps the gate keeps
+    are the summary, the others must be rebuilt from them), which hands each score the
+    direct gradient ``-error_t``: a step the others cannot stand in for is pushed up."""
     mask, valid = batch["mask"], batch["valid"]
-    feature = losses.feature_reconstruction(batch["features"], o["x_hat"], mask, valid)
+    weights = mask
+    if cfg.recon_steps == "unselected":  # the kept steps are the summary: only the rest must be rebuilt
+        weights = mask * (1.0 - o["gate"])
+    elif cfg.recon_steps != "all":
+        raise ValueError(f"unknown train.recon_steps {cfg.recon_steps!r} (use 'all' or 'unselected')")
+    feature = losses.feature_reconstruction(batch["features"], o["x_hat"], weights, valid)
     if not cfg.adversarial:
         return feature
     if cfg.recon == "pooled":
         recon = losses.reconstruction(o["real"]["hidden"], o["fake"]["hidden"], valid)
     elif cfg.recon == "stepwise":
-        recon = losses.stepwise_reconstruction(o["real"]["states"], o["fake"]["states"], mask, valid)
+        recon = losses.stepwise_reconstruction(o["real"]["states"], o["fake"]["states"], weights, valid)
     else:
         raise ValueError(f"unknown train.recon {cfg.recon!r} (use 'pooled' or 'stepwise')")
     return recon + cfg.feature_recon_weight * feature

@@ -206,3 +206,26 @@ def test_unknown_schedule_is_named(setup):
     _, trainer, _ = setup
     with pytest.raises(ValueError, match="train.schedule 'other'"):
         make_train_step(trainer.model, trainer.stages, tiny_config(schedule="other").train)
+
+
+def test_masked_reconstruction_pays_each_kept_step_its_own_error():
+    """recon_steps='unselected' weights step t's error by 1 - g_t: raising the gate of
+    the worst-rebuilt step lowers the loss, of the best-rebuilt raises it; with every
+    gate at 0 it is the plain reconstruction."""
+    from ml_collections import ConfigDict
+
+    from sgvs_jax.train_steps import reconstruction_loss
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 6, 3)).astype(np.float32)
+    x_hat = x + np.array([0.1, 0.1, 2.0, 0.1, 0.1, 0.0], np.float32)[None, :, None]
+    batch = {"features": x, "mask": np.ones((1, 6), bool), "valid": np.ones((1,), bool)}
+
+    def loss(gate, steps):
+        cfg = ConfigDict(dict(adversarial=False, recon_steps=steps))
+        return reconstruction_loss({"x_hat": x_hat, "gate": gate}, batch, cfg)
+
+    g = jax.numpy.full((1, 6), 0.3)
+    grad = jax.grad(loss)(g, "unselected")[0]
+    assert grad[2] < 0 < grad[5]  # step 2 is rebuilt worst, step 5 exactly
+    assert float(loss(g * 0, "unselected")) == pytest.approx(float(loss(g, "all")))
+    assert np.all(np.asarray(jax.grad(loss)(g, "all")) == 0)
