@@ -24,7 +24,7 @@ CHOICES = {
     "train.recon_steps": ("all", "unselected"),
     "train.budget": ("mean", "rank"),
 }
-SEMANTIC_SOURCES = ("text_tokens", "text_pooled", "clip_frames", "video_tokens")
+SEMANTIC_SOURCES = ("text_tokens", "text_pooled", "clip_frames", "video_tokens", "auto")
 
 
 class ConfigError(ValueError):
@@ -82,6 +82,8 @@ def check_config(config) -> None:
     unknown = [s for s in sources if s not in SEMANTIC_SOURCES]
     if unknown:
         bad("data.semantic_sources", sources, f"unknown {unknown}; choose from {SEMANTIC_SOURCES}")
+    elif "auto" in sources and len(sources) > 1:
+        bad("data.semantic_sources", sources, "'auto' (whatever the data has) stands alone")
     number("data.max_tokens", 1, integer=True)
     number("data.min_bucket", 1, MAX_BUCKET, integer=True)
     buckets = tuple(_get(config, "data.buckets") or ())

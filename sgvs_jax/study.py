@@ -33,7 +33,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from sgvs_jax import compilation, report
 from sgvs_jax.checkpointing import Checkpointer
 from sgvs_jax.config_check import check_config
-from sgvs_jax.data import fingerprint, load_dataset
+from sgvs_jax.data import fingerprint, load_dataset, resolve_sources
 from sgvs_jax.data.batching import normalize
 from sgvs_jax.evaluation import random_baseline, training_free_baselines
 from sgvs_jax.files import write_json
@@ -251,6 +251,9 @@ def run_study(config, seeds: list, variants: list, workdir: str, restart: bool =
     videos, splits, where = load_dataset(config.data)
     runs = {}
     for name, c in configs.items():
+        c, note = resolve_sources(c, videos)
+        if note:
+            report.log(f"variant {name}: {note}")
         report.log(f"variant {name}: seeds {seeds}")
         runs[name] = run_variant(c, seeds, os.path.join(workdir, name), videos, splits, where, restart)
     study = study_report.summarize(runs)

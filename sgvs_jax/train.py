@@ -24,7 +24,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from sgvs_jax import compilation, report
 from sgvs_jax.checkpointing import Checkpointer, join_all
 from sgvs_jax.config_check import check_buckets, check_config
-from sgvs_jax.data import bucket_lengths_for, fingerprint, iterate_batches, load_dataset, make_batch
+from sgvs_jax.data import (bucket_lengths_for, fingerprint, iterate_batches, load_dataset, make_batch,
+                           resolve_sources)
 from sgvs_jax.data.batching import batch_options, bucket_of, normalize, semantic_dim, title_of
 from sgvs_jax.evaluation import evaluate_videos, random_baseline, training_free_baselines
 from sgvs_jax.evaluation.protocol import scorable
@@ -282,6 +283,9 @@ def train_and_evaluate(config, workdir: str, restart: bool = False) -> dict:
     if config.distributed:
         jax.distributed.initialize()
     videos, splits, where = load_dataset(config.data)
+    config, note = resolve_sources(config, videos)
+    if note:
+        report.log(note)
     indices = split_indices(config, splits)
     trainer = Trainer(config, videos)
     trainer.check_fits(videos, config.train.batch_size // jax.device_count())

@@ -80,3 +80,11 @@ def test_shipped_configs_pass():
     for name in names:
         check_config(__import__(f"configs.{name}", fromlist=["get_config"]).get_config())
     check_config(default.get_config())
+
+
+def test_auto_semantic_sources_stand_alone():
+    cfg = tvsum_h5.get_config()
+    check_config(cfg)  # ('auto',)
+    cfg.data.semantic_sources = ("auto", "clip_frames")
+    with pytest.raises(ConfigError, match="'auto' .* stands alone"):
+        check_config(cfg)

@@ -30,7 +30,7 @@ def load_dataset(cfg) -> tuple[dict[str, Video], list[dict], str]:
         where = f"synthetic(seed={cfg.synthetic.seed})"
         return videos, splits, where
     if cfg.source == "h5":
-        videos = read_h5(cfg.h5_path, require=tuple(s for s in cfg.semantic_sources))
+        videos = read_h5(cfg.h5_path, require=tuple(s for s in cfg.semantic_sources if s != AUTO))
         where = cfg.h5_path
     elif cfg.source == "tvsum_i3d":
         from sgvs_jax.data.tvsum import build_tvsum
@@ -44,6 +44,30 @@ def load_dataset(cfg) -> tuple[dict[str, Video], list[dict], str]:
     for i, s in enumerate(splits):
         check_split_keys(s, videos, cfg.split_path, where, i)
     return videos, splits, where
+
+
+AUTO = "auto"  # data.semantic_sources=('auto',): whatever semantic keys the data has
+
+
+def resolve_sources(config, videos: dict):
+    """``(config, note)``: with ``data.semantic_sources=('auto',)`` a copy whose sources are
+    the semantic keys every video has, with FSSA (``model.use_fssa``) off when none of them
+    is a token source, and a line saying which parts of the method run; else ``(config, None)``."""
+    if tuple(config.data.semantic_sources) != (AUTO,):
+        return config, None
+    from sgvs_jax.data.batching import TOKEN_SOURCES
+    from sgvs_jax.data.h5io import SEMANTIC_KEYS
+    found = tuple(k for k in SEMANTIC_KEYS if all(getattr(v, k) is not None for v in videos.values()))
+    c = config.copy_and_resolve_references()
+    if any(k in TOKEN_SOURCES for k in found):
+        c.data.semantic_sources = found
+        note = f"data has {', '.join(found)}: the full method (FSSA" + (
+            ", the video-title term)" if "text_pooled" in found and c.train.semantic_weight else ")")
+    else:
+        c.data.semantic_sources, c.model.use_fssa = (), False
+        note = ("data has no CLIP keys (text_tokens / text_pooled / clip_frames): visual only, FSSA and the "
+                "video-title term off; add them to a community h5 with python -m sgvs_jax.add_clip")
+    return c, "semantic sources 'auto': " + note
 
 
 def fingerprint(videos: dict) -> str:
@@ -60,5 +84,5 @@ def fingerprint(videos: dict) -> str:
     return h.hexdigest()[:16]
 
 
-__all__ = ["DataError", "fingerprint", "Video", "bucket_lengths_for", "check_split_keys", "iterate_batches",
+__all__ = ["AUTO", "DataError", "fingerprint", "resolve_sources", "Video", "bucket_lengths_for", "check_split_keys", "iterate_batches",
            "load_dataset", "load_splits", "make_batch", "read_h5", "write_h5"]

@@ -33,11 +33,12 @@ REQUIRED_KEYS = ("features", "gtscore", "user_summary", "change_points", "n_fram
 SEMANTIC_KEYS = ("text_tokens", "text_pooled", "clip_frames")
 
 
-def _decode(value) -> str:
+def decode_text(value) -> str:
+    """An h5 string value (bytes, a numpy scalar or a 1-element array) as text."""
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     if isinstance(value, np.ndarray):
-        return _decode(value.item() if value.shape == () else value.tolist()[0])
+        return decode_text(value.item() if value.shape == () else value.tolist()[0])
     return str(value)
 
 
@@ -74,7 +75,7 @@ def _read_group(path: str, key: str, group: h5py.Group, require: Sequence[str]) 
         n_frame_per_seg=get("n_frame_per_seg", np.int64).reshape(-1),
         user_summary=get("user_summary", np.float32),
         gtscore=get("gtscore", np.float32).reshape(-1),
-        name=_decode(get("video_name")) if "video_name" in group else None,
+        name=decode_text(get("video_name")) if "video_name" in group else None,
         user_scores=get("user_scores", np.float32) if "user_scores" in group else None,
         **optional,
     )
@@ -137,7 +138,7 @@ def read_h5_attrs(path: str) -> dict:
         raise DataError(f"{path}: file not found")
     try:
         with h5py.File(path, "r") as f:
-            raw = {k: _decode(v) for k, v in f.attrs.items()}
+            raw = {k: decode_text(v) for k, v in f.attrs.items()}
     except OSError as e:
         raise DataError(f"{path}: not a readable h5 file ({e})") from e
     out = {}

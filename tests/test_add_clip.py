@@ -1,0 +1,141 @@
+"""python -m sgvs_jax.add_clip: CLIP keys for a community h5, published keys untouched;
+files matched by name, frame counts checked, every problem named; the community configs
+then run the full method, and say when a file has no CLIP keys."""
+
+import json
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from sgvs_jax.add_clip import add_clip, read_titles
+from sgvs_jax.data.video import DataError
+
+pytest.importorskip("av")
+
+
+@pytest.fixture(scope="module")
+def community(tmp_path_factory):
+    """Three videos (10 fps) and a community-layout h5 over them: picks every 5th frame,
+    shots of 5 frames; SumMe-like video_name in two groups, none in the third."""
+    from sgvs_jax.clip_features import save_random_clip
+    from sgvs_jax.data.synthetic_video import make_scene_video
+    root = tmp_path_factory.mktemp("community")
+    (root / "videos").mkdir()
+    lengths = {}
+    for name, scenes in (("Air_Force_One", (2.0, 2.0)), ("Cooking", (1.5, 2.5, 1.0)), ("Bike Polo", (3.0, 1.0))):
+        lengths[name] = len(make_scene_video(str(root / "videos" / f"{name}.mp4"), scenes, fps=10))
+    h5 = str(root / "eccv16_dataset_summe_google_pool5.h5")
+    rng = np.random.default_rng(0)
+    with h5py.File(h5, "w") as f:
+        for i, (name, n) in enumerate(lengths.items()):
+            g = f.create_group(f"video_{i + 1}")
+            picks = np.arange(0, n, 5)
+            g["features"] = rng.normal(size=(len(picks), 16)).astype(np.float32)
+            g["gtscore"] = rng.random(len(picks)).astype(np.float32)
+            g["user_summary"] = (rng.random((3, n)) > 0.8).astype(np.float32)
+            starts = np.arange(0, n, 5)  # shots of 5 frames
+            cp = np.stack([starts, np.append(starts[1:] - 1, n - 1)], 1)
+            g["change_points"] = cp.astype(np.int32)
+            g["n_frame_per_seg"] = (cp[:, 1] - cp[:, 0] + 1).astype(np.int32)
+            g["n_frames"] = np.int32(n)
+            g["picks"] = picks.astype(np.int32)
+            if i < 2:
+                g["video_name"] = np.bytes_(name.encode())
+        f.attrs["published"] = "yes"
+    clip = save_random_clip(str(root / "clip"), seed=0)
+    return {"root": root, "h5": h5, "videos": str(root / "videos"), "clip": clip, "lengths": lengths}
+
+
+def test_adds_clip_keys_and_keeps_every_published_byte(community, tmp_path):
+    from sgvs_jax.clip_features import ClipEncoder
+    from sgvs_jax.video_io import sample_frames
+    titles = tmp_path / "info.tsv"
+    titles.write_text("category\tvideo_id\ttitle\turl\tlength\nBK\tCooking\tHow to cook pasta\tx\t1:00\n")
+    out = str(tmp_path / "with_clip.h5")
+    files = add_clip(community["h5"], community["videos"], community["clip"], out,
+                     names={"video_3": "Bike Polo"}, titles=read_titles(str(titles)))
+    assert {k: v.rsplit("/", 1)[-1] for k, v in files.items()} == {
+        "video_1": "Air_Force_One.mp4", "video_2": "Cooking.mp4", "video_3": "Bike Polo.mp4"}
+    encoder = ClipEncoder(community["clip"])
+    with h5py.File(community["h5"]) as src, h5py.File(out) as dst:
+        assert dst.attrs["published"] == "yes"
+        record = json.loads(dst.attrs["sgvs_jax_add_clip"])
+        assert record["videos"]["video_2"]["title"] == "How to cook pasta"  # from the TSV
+        assert record["videos"]["video_1"]["title"] == "Air Force One"  # from the name
+        for key in src:
+            for name in src[key]:
+                a, b = src[key][name], dst[key][name]
+                assert a.dtype == b.dtype and np.array_equal(a[()], b[()]), (key, name)
+            picks = src[key]["picks"][()]
+            # the frames at the group's own picks (every 5th frame at 10 fps = 2 fps sampling)
+            sampled = sample_frames(files[key], 2.0, encoder.image_size)
+            assert sampled.picks.tolist() == picks.tolist()
+            np.testing.assert_allclose(dst[key]["clip_frames"][()], encoder.encode_images(sampled.frames),
+                                       rtol=1e-5, atol=1e-5)
+            tokens, pooled = encoder.encode_text(record["videos"][key]["title"])
+            np.testing.assert_allclose(dst[key]["text_pooled"][()], pooled, rtol=1e-5, atol=1e-6)
+            assert dst[key]["text_tokens"].shape == tokens.shape
+
+
+def test_every_unmatched_video_and_frame_mismatch_is_named(community, tmp_path):
+    out = str(tmp_path / "x.h5")
+    with pytest.raises(DataError, match=r"1 of 3 videos unmatched: video_3 has no video_name \(give --names\)"):
+        add_clip(community["h5"], community["videos"], community["clip"], out)
+    with pytest.raises(DataError, match=r"video_3 \(Nope\) has no file in"):
+        add_clip(community["h5"], community["videos"], community["clip"], out, names={"video_3": "Nope"})
+    # a file two frames shorter than its group's n_frames, another with picks past its end
+    bad = tmp_path / "bad.h5"
+    with h5py.File(community["h5"]) as src, h5py.File(bad, "w") as dst:
+        for key in src:
+            src.copy(src[key], dst, name=key)
+        del dst["video_1"]["n_frames"]
+        dst["video_1"]["n_frames"] = np.int32(community["lengths"]["Air_Force_One"] + 2)
+        del dst["video_2"]["picks"]
+        dst["video_2"]["picks"] = np.arange(0, 500, 5).astype(np.int32)
+    with pytest.raises(DataError) as e:
+        add_clip(str(bad), community["videos"], community["clip"], out, names={"video_3": "Bike Polo"})
+    msg = str(e.value)
+    assert "2 of 3" in msg and "video_1 (Air_Force_One.mp4): the file has 40 frames, n_frames is 42" in msg
+    assert "video_2 (Cooking.mp4)" in msg and "last pick 495" in msg
+    assert not (tmp_path / "x.h5").exists()
+    with pytest.raises(DataError, match="1 of 3") as e:  # a tolerance forgives a count, never a missing pick
+        add_clip(str(bad), community["videos"], community["clip"], out, names={"video_3": "Bike Polo"},
+                 frame_tolerance=2)
+    assert "video_2" in str(e.value) and not (tmp_path / "x.h5").exists()
+
+
+def test_cli_refuses_to_write_over_its_input(community):
+    p = subprocess.run([sys.executable, "-m", "sgvs_jax.add_clip", "--h5", community["h5"], "--videos",
+                        community["videos"], "--clip_model", community["clip"], "--out", community["h5"]],
+                       capture_output=True, text=True)
+    assert p.returncode == 1 and p.stderr.strip().count("\n") == 0
+    assert "is an input of this command" in p.stderr
+
+
+@pytest.mark.slow
+def test_community_config_runs_the_full_method_with_the_keys(community, tmp_path):
+    """configs/summe_h5.py ('auto' sources) on the published file: visual only, said once;
+    on add_clip's output: FSSA over the CLIP keys with the video-title term."""
+    from configs import summe_h5
+    from sgvs_jax import train
+    from tests.tiny import tiny_config
+    out = str(tmp_path / "with_clip.h5")
+    add_clip(community["h5"], community["videos"], community["clip"], out, names={"video_3": "Bike Polo"})
+    splits = tmp_path / "splits.json"
+    splits.write_text(json.dumps([{"train_keys": ["video_1", "video_2"], "test_keys": ["video_3"]}]))
+    runs = {}
+    for name, path in (("published", community["h5"]), ("clip", out)):
+        cfg = summe_h5.get_config()
+        tiny = tiny_config(num_epochs=1)
+        cfg.model, cfg.train, cfg.eval = tiny.model, tiny.train, tiny.eval
+        cfg.train.batch_size, cfg.data.h5_path, cfg.data.split_path = 2, path, str(splits)
+        runs[name] = train.train_and_evaluate(cfg, str(tmp_path / name))
+    used = {n: r["provenance"]["config"] for n, r in runs.items()}
+    assert tuple(used["published"]["data"]["semantic_sources"]) == () and not used["published"]["model"]["use_fssa"]
+    assert tuple(used["clip"]["data"]["semantic_sources"]) == ("text_tokens", "text_pooled", "clip_frames")
+    assert used["clip"]["model"]["use_fssa"]
+    trained = {n: r["splits"]["0"]["history"][-1]["train"] for n, r in runs.items()}
+    assert "stage1/semantic" in trained["clip"] and "stage1/semantic" not in trained["published"]
