@@ -132,7 +132,8 @@ def check_config(config) -> None:
     if "video_tokens" in sources and len(sources) > 1:
         bad("data.semantic_sources", sources, "'video_tokens' (the video's own features) cannot be mixed with "
             "CLIP sources (another space)")
-    elif "video_tokens" in sources and (_get(config, "train.semantic_weight") or 0) > 0:
+    elif sources and sources != ("auto",) and not {"text_tokens", "text_pooled"} & set(sources) \
+            and (_get(config, "train.semantic_weight") or 0) > 0:
         bad("data.semantic_sources", sources, f"holds no title, which train.semantic_weight="
             f"{_get(config, 'train.semantic_weight')} (the video-title term) needs: set it to 0 "
             "(train.video_weight needs no title)")

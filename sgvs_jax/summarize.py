@@ -11,7 +11,8 @@ so the video is featurised exactly as the training videos were.
 Pipeline: PyAV decode at ``--fps`` -> CLIP image features (and CLIP text features
 of ``--title``, default: the file name) -> KTS shots -> selector scores of the
 run's checkpoint -> shot scores -> 0/1 knapsack at ``--budget`` of the length ->
-the selected shots' frames, in order, re-encoded (H.264, no audio).
+the selected shots' frames, in order, re-encoded (H.264, with the source's sound of those frames as AAC;
+only the selected segments are decoded).
 Bad input raises a clear error before any output file is created.
 """
 

@@ -148,16 +148,108 @@ def sample_frames(path: str, sample_fps: float = 2.0, size: Optional[int] = None
                         times=np.asarray(times, np.float64), n_frames=n, fps=fps, width=width, height=height)
 
 
-def write_selected_frames(src: str, dst: str, keep: np.ndarray, codec: str = "libx264",
-                          crf: int = 23) -> dict:
-    """Writes the frames of ``src`` with ``keep[index]`` true to ``dst``, in order,
-    at the source frame rate (video only; audio is not copied).
+def segments(keep: np.ndarray) -> list[tuple[int, int]]:
+    """Half-open ``[start, stop)`` frame ranges of the runs of true values in ``keep``."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(keep, np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
 
-    The container format follows ``dst``'s extension (``.mp4``, ``.mkv`` ...).  The
-    output is written atomically (see :func:`sgvs_jax.files.atomic_path`).
+
+SEEK_GAP_S = 2.0  # a gap shorter than this is decoded through, a longer one is skipped by a seek
+
+
+def _selected_video_frames(src: str, keep: np.ndarray):
+    """Yields ``(index, frame)`` for the kept frames of ``src``, in order, seeking over
+    the gaps between segments longer than SEEK_GAP_S instead of decoding them.  A
+    frame's index comes from its timestamp (the source's frame rate), which is its
+    decode-order index in a constant-rate video; a stream without timestamps is
+    decoded whole, counting frames.  Raises VideoError if a kept frame is never found."""
+    av = _av()
+    runs = segments(keep)
+    with open_video(src) as (container, stream):
+        rate, tb = frame_rate(stream), stream.time_base
+        origin = stream.start_time or 0
+        gap = int(round(SEEK_GAP_S * rate))
+        index, position = -1, 0  # the last index seen; where decoding goes on from
+        try:
+            for a, b in runs:
+                if a - position > gap:
+                    container.seek(origin + int(a / rate / tb), stream=stream, backward=True)
+                for frame in container.decode(stream):
+                    if frame.pts is None:
+                        raise _NoTimestamps
+                    index = int(round((frame.pts - origin) * tb * rate))
+                    if index >= a:
+                        if index < b:
+                            yield index, frame
+                        if index >= b - 1:
+                            break
+                position = index + 1
+        except _NoTimestamps:
+            pass
+        except av.error.FFmpegError as e:
+            raise VideoError(f"{src}: cannot decode near frame {index + 1} with codec "
+                             f"'{stream.codec_context.name}' ({type(e).__name__}: {e})") from e
+        else:
+            if runs and index < runs[-1][1] - 1:
+                raise VideoError(f"{src}: the summary covers frame {runs[-1][1] - 1}, but the video ends at "
+                                 f"frame {index}")
+            return
+    for index, _, frame in decode_frames(src):  # no timestamps: count frames in decode order
+        if index < len(keep) and keep[index]:
+            yield index, frame
+
+
+class _NoTimestamps(Exception):
+    pass
+
+
+def _audio_segments(src: str, runs, fps: float):
+    """Yields ``(samples (channels, n) float32, rate, layout)`` of the source's first audio
+    track inside the kept ``runs`` (frame ranges at ``fps``), cut at sample precision;
+    nothing where the file has no audio."""
+    av = _av()
+    with av.open(src) as container:
+        if not container.streams.audio:
+            return
+        stream = container.streams.audio[0]
+        origin = float((container.streams.video[0].start_time or 0) * container.streams.video[0].time_base)
+        resampler, spans, k = None, [(a / fps, b / fps) for a, b in runs], 0
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                continue
+            rate = frame.sample_rate
+            if resampler is None:
+                resampler = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=rate)
+            start = float(frame.pts * frame.time_base) - origin
+            for out in resampler.resample(frame):
+                x = out.to_ndarray()
+                t0, t1 = start, start + x.shape[1] / rate
+                while k < len(spans) and spans[k][1] <= t0:
+                    k += 1
+                j = k
+                while j < len(spans) and spans[j][0] < t1:
+                    lo = max(0, int(round((spans[j][0] - t0) * rate)))
+                    hi = min(x.shape[1], int(round((spans[j][1] - t0) * rate)))
+                    if hi > lo:
+                        yield x[:, lo:hi], rate, out.layout.name
+                    j += 1
+                start = t1
+            if k >= len(spans):
+                break
+
+
+def write_selected_frames(src: str, dst: str, keep: np.ndarray, codec: str = "libx264",
+                          crf: int = 23, audio: bool = True) -> dict:
+    """Writes the frames of ``src`` with ``keep[index]`` true to ``dst``, in order, at the
+    source frame rate, with the source's sound of those frames (its first audio track,
+    AAC; ``audio=False`` or a silent source: video only).
+
+    Only the kept segments are decoded: gaps longer than ``SEEK_GAP_S`` are skipped by
+    seeking.  The container format follows ``dst``'s extension (``.mp4``, ``.mkv``
+    ...); the file is written atomically (see :func:`sgvs_jax.files.atomic_path`).
 
     Returns:
-      dict with ``frames`` written, ``fps`` and ``seconds``.
+      dict with ``frames`` written, ``fps``, ``seconds`` and ``audio_seconds``.
     """
     av = _av()
     keep = np.asarray(keep, bool)
@@ -165,11 +257,16 @@ def write_selected_frames(src: str, dst: str, keep: np.ndarray, codec: str = "li
         raise ValueError(f"keep must be a 1-D frame mask, got shape {keep.shape}")
     if not keep.any():
         raise ValueError("no frame selected: nothing to write")
-    with open_video(src) as (_, stream):
+    with open_video(src) as (container, stream):
         rate = frame_rate(stream)
         width, height = stream.codec_context.width, stream.codec_context.height
+        if stream.frames and stream.frames != len(keep):  # the container's count, where it has one
+            raise VideoError(f"{src}: has {stream.frames} frames, but the summary covers {len(keep)}")
+        audio_in = container.streams.audio[0] if audio and container.streams.audio else None
+        audio_rate = audio_in.codec_context.sample_rate if audio_in is not None else None
+        audio_layout = audio_in.codec_context.layout.name if audio_in is not None else None
     width, height = width - width % 2, height - height % 2  # yuv420p needs even sizes
-    written = 0
+    written, samples = 0, 0
     with atomic_path(dst) as tmp:
         fmt = os.path.splitext(dst)[1].lstrip(".").lower() or "mp4"
         fmt = {"mkv": "matroska", "m4v": "mp4"}.get(fmt, fmt)
@@ -182,11 +279,8 @@ def write_selected_frames(src: str, dst: str, keep: np.ndarray, codec: str = "li
             ostream.width, ostream.height, ostream.pix_fmt = width, height, "yuv420p"
             if codec == "libx264":
                 ostream.options = {"crf": str(crf)}
-            n_seen = 0
-            for index, _, frame in decode_frames(src):
-                n_seen = index + 1
-                if index >= len(keep) or not keep[index]:
-                    continue
+            astream = None if audio_in is None else out.add_stream("aac", rate=audio_rate, layout=audio_layout)
+            for _, frame in _selected_video_frames(src, keep):
                 f = frame.reformat(width=width, height=height, format="yuv420p")
                 f.pts, f.time_base = written, fractions.Fraction(1) / rate
                 for packet in ostream.encode(f):
@@ -194,6 +288,22 @@ def write_selected_frames(src: str, dst: str, keep: np.ndarray, codec: str = "li
                 written += 1
             for packet in ostream.encode(None):
                 out.mux(packet)
-        if n_seen != len(keep):
-            raise VideoError(f"{src}: decoded {n_seen} frames, but the summary covers {len(keep)}")
-    return {"frames": written, "fps": float(rate), "seconds": written / float(rate)}
+            if astream is not None:
+                fifo = av.AudioFifo()
+                for x, sr, layout in _audio_segments(src, segments(keep), float(rate)):
+                    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x), format="fltp", layout=layout)
+                    frame.sample_rate = sr
+                    fifo.write(frame)
+                    for chunk in fifo.read_many(astream.codec_context.frame_size or 1024):
+                        chunk.pts, samples = samples, samples + chunk.samples
+                        for packet in astream.encode(chunk):
+                            out.mux(packet)
+                rest = fifo.read()
+                if rest is not None:
+                    rest.pts, samples = samples, samples + rest.samples
+                    for packet in astream.encode(rest):
+                        out.mux(packet)
+                for packet in astream.encode(None):
+                    out.mux(packet)
+    return {"frames": written, "fps": float(rate), "seconds": written / float(rate),
+            "audio_seconds": samples / audio_rate if audio_rate else 0.0}

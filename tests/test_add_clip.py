@@ -139,3 +139,24 @@ def test_community_config_runs_the_full_method_with_the_keys(community, tmp_path
     assert used["clip"]["model"]["use_fssa"]
     trained = {n: r["splits"]["0"]["history"][-1]["train"] for n, r in runs.items()}
     assert "stage1/semantic" in trained["clip"] and "stage1/semantic" not in trained["published"]
+
+
+@pytest.mark.parametrize("keep, sources, fssa, title_term", [
+    (("text_tokens", "text_pooled", "clip_frames"), ("text_tokens", "text_pooled", "clip_frames"), True, True),
+    (("clip_frames",), ("clip_frames",), True, False),  # FSSA over the frames' own CLIP features
+    ((), (), False, False)])
+def test_auto_sources_are_what_every_video_has(keep, sources, fssa, title_term):
+    import dataclasses
+
+    from configs import tvsum_h5
+    from sgvs_jax.data import resolve_sources
+    from sgvs_jax.data.synthetic import make_dataset
+    videos = make_dataset(n_videos=3, min_steps=20, max_steps=30, feature_dim=8, sem_dim=4, seed=0)
+    videos = {k: dataclasses.replace(v, **{n: None for n in ("text_tokens", "text_pooled", "clip_frames")
+                                           if n not in keep}) for k, v in videos.items()}
+    cfg = tvsum_h5.get_config()
+    resolved, note = resolve_sources(cfg, videos)
+    assert tuple(resolved.data.semantic_sources) == sources and resolved.model.use_fssa == fssa
+    assert bool(resolved.train.semantic_weight) == title_term and note.startswith("semantic sources 'auto'")
+    assert tuple(cfg.data.semantic_sources) == ("auto",)  # the caller's config is left as it was
+    assert resolve_sources(resolved, videos) == (resolved, None)

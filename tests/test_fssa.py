@@ -57,3 +57,20 @@ def test_visual_only_selector_scores_h():
     o = jax.device_get(sel.apply(params, x, mask, tokens, token_mask, frame_sem))
     assert "alpha" not in o and "fssa" not in params["params"]
     np.testing.assert_allclose(o["scores"][np.asarray(mask)], o["h"][np.asarray(mask)])
+
+
+def test_without_tokens_t_is_the_frames_own_clip_feature():
+    """CLIP frame features and no title: cos(X_t, T_t) with T_t the frame's CLIP feature and
+    X_t the learned projection of its visual feature; the tokens are not read."""
+    x, mask, tokens, token_mask, frame_sem = inputs()
+    sel = Selector(config=TransformerConfig(d_model=16, num_heads=2, mlp_dim=32, dropout=0.0), num_layers=1,
+                   use_frame_semantics=True, use_tokens=False)
+    params = sel.init(jax.random.PRNGKey(0), x, mask, tokens, token_mask, frame_sem)
+    o = jax.device_get(sel.apply(params, x, mask, tokens, token_mask, frame_sem))
+    np.testing.assert_allclose(o["cos"], cosine(o["frame_view"], frame_sem), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(o["frame_view"], frame_sem) and o["frame_view"].shape == frame_sem.shape
+    other = jax.device_get(sel.apply(params, x, mask, tokens * 0 + 7.0, ~token_mask, frame_sem))
+    np.testing.assert_array_equal(other["scores"], o["scores"])
+    with pytest.raises(ValueError, match="needs semantic tokens or CLIP frame features"):
+        Selector(config=TransformerConfig(d_model=16, num_heads=2, mlp_dim=32), use_tokens=False).init(
+            jax.random.PRNGKey(0), x, mask, tokens, token_mask, frame_sem)

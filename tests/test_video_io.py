@@ -46,17 +46,51 @@ def test_write_selected_frames(scene_video, tmp_path):
     keep[40:47] = True
     out = str(tmp_path / "sel.mp4")
     info = video_io.write_selected_frames(path, out, keep)
-    assert info == {"frames": 16, "fps": 10.0, "seconds": 1.6}
+    assert info == {"frames": 16, "fps": 10.0, "seconds": 1.6, "audio_seconds": 0.0}  # the source is silent
     assert read_frame_indices(out) == np.flatnonzero(keep).tolist()
     with av.open(out) as c:
         s = c.streams.video[0]
-        assert abs(float(s.duration * s.time_base) - 1.6) < 1e-6
+        assert abs(float(s.duration * s.time_base) - 1.6) < 1e-6 and not c.streams.audio
     assert os.listdir(tmp_path) == ["sel.mp4"]
-    with pytest.raises(VideoError, match="summary covers 10"):
+    with pytest.raises(VideoError, match="has 65 frames, but the summary covers 10"):
         video_io.write_selected_frames(path, str(tmp_path / "bad.mp4"), keep[:10])
     with pytest.raises(ValueError, match="no frame selected"):
         video_io.write_selected_frames(path, str(tmp_path / "none.mp4"), np.zeros(65, bool))
     assert os.listdir(tmp_path) == ["sel.mp4"]
+
+
+def test_summary_keeps_the_sound_of_its_frames_in_sync_and_seeks_over_gaps(tmp_path, monkeypatch):
+    """A 440 Hz burst at 7.30-7.50 s of the source lies in the second kept segment (70..77,
+    after 0.9 s of the first): the summary has it at 1.20-1.40 s, to the sample; a burst in
+    a dropped part (2.5 s) is not in it.  The 5-s gap is skipped by a seek (keyframes every
+    5 frames), and the frames written are exactly the kept ones."""
+    rate = 16000
+    t = np.arange(rate * 10) / rate
+    sound = np.zeros_like(t)
+    for a, b in ((7.30, 7.50), (2.5, 2.7)):
+        on = (t >= a) & (t < b)
+        sound[on] = 0.5 * np.sin(2 * np.pi * 440 * t[on])
+    src = str(tmp_path / "tone.mp4")
+    make_scene_video(src, (2.0, 3.0, 5.0), fps=10, audio=sound, audio_rate=rate, gop=5)
+    keep = np.zeros(100, bool)
+    keep[3:12] = True
+    keep[70:77] = True
+    decoded, real = [], video_io.decode_frames
+    monkeypatch.setattr(video_io, "decode_frames", lambda p: (decoded.append(1) or x for x in real(p)))
+    info = video_io.write_selected_frames(src, str(tmp_path / "sum.mp4"), keep)
+    monkeypatch.undo()
+    assert not decoded  # the timestamped stream was read by seeking, not frame by frame
+    assert info["frames"] == 16 and info["audio_seconds"] == pytest.approx(1.6)
+    assert read_frame_indices(str(tmp_path / "sum.mp4")) == np.flatnonzero(keep).tolist()
+    with av.open(str(tmp_path / "sum.mp4")) as c:
+        summary = np.concatenate([f.to_ndarray()[0] for f in c.decode(audio=0)])
+    loud = np.flatnonzero(np.abs(summary) > 0.1) / rate
+    assert loud[0] == pytest.approx(1.20, abs=0.005) and loud[-1] == pytest.approx(1.40, abs=0.005)
+    assert len(summary) / rate == pytest.approx(1.6, abs=0.07)  # + at most one AAC frame of padding
+    with pytest.raises(VideoError, match="has 100 frames, but the summary covers 120"):
+        video_io.write_selected_frames(src, str(tmp_path / "long.mp4"), np.ones(120, bool))
+    silent = video_io.write_selected_frames(src, str(tmp_path / "mute.mp4"), keep, audio=False)
+    assert silent["audio_seconds"] == 0.0
 
 
 def _zero_frame_avi(path):

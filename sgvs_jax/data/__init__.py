@@ -51,8 +51,9 @@ AUTO = "auto"  # data.semantic_sources=('auto',): whatever semantic keys the dat
 
 def resolve_sources(config, videos: dict):
     """``(config, note)``: with ``data.semantic_sources=('auto',)`` a copy whose sources are
-    the semantic keys every video has, with FSSA (``model.use_fssa``) off when none of them
-    is a token source, and a line saying which parts of the method run; else ``(config, None)``."""
+    the semantic keys every video has (FSSA over the title tokens; over the frames' own CLIP
+    features where there is no title, without the video-title term; off where there is
+    neither), and a line saying which parts of the method run; else ``(config, None)``."""
     if tuple(config.data.semantic_sources) != (AUTO,):
         return config, None
     from sgvs_jax.data.batching import TOKEN_SOURCES
@@ -62,9 +63,13 @@ def resolve_sources(config, videos: dict):
     if any(k in TOKEN_SOURCES for k in found):
         c.data.semantic_sources = found
         note = f"data has {', '.join(found)}: the full method (FSSA" + (
-            ", the video-title term)" if "text_pooled" in found and c.train.semantic_weight else ")")
+            ", the video-title term)" if c.train.semantic_weight else ")")
+    elif found:  # CLIP frame features, no title
+        c.data.semantic_sources, c.train.semantic_weight = found, 0.0
+        note = (f"data has {', '.join(found)} and no title: FSSA over the frames' own CLIP features, the "
+                "video-title term off")
     else:
-        c.data.semantic_sources, c.model.use_fssa = (), False
+        c.data.semantic_sources, c.model.use_fssa, c.train.semantic_weight = (), False, 0.0
         note = ("data has no CLIP keys (text_tokens / text_pooled / clip_frames): visual only, FSSA and the "
                 "video-title term off; add them to a community h5 with python -m sgvs_jax.add_clip")
     return c, "semantic sources 'auto': " + note

@@ -27,8 +27,13 @@ def frame_image(index: int, colour, width: int, height: int, rng=None) -> np.nda
 
 
 def make_scene_video(path: str, scene_seconds=(2.0, 2.0, 2.0, 2.0, 2.0), fps: int = 10,
-                     width: int = 112, height: int = 64, seed: int = 0, colours=None) -> np.ndarray:
-    """Writes an H.264 mp4 of solid-colour scenes; returns (n_frames,) scene id of each frame."""
+                     width: int = 112, height: int = 64, seed: int = 0, colours=None, audio=None,
+                     audio_rate: int = 16000, gop: int = 0) -> np.ndarray:
+    """Writes an H.264 mp4 of solid-colour scenes; returns (n_frames,) scene id of each frame.
+
+    ``audio``: (samples,) mono float in [-1, 1] at ``audio_rate``, written as an AAC track
+    beside the video.  ``gop`` > 0: a keyframe every ``gop`` frames (seeking tests).
+    """
     import av
     rng = np.random.default_rng(seed)
     colours = colours or COLOURS
@@ -36,6 +41,9 @@ def make_scene_video(path: str, scene_seconds=(2.0, 2.0, 2.0, 2.0, 2.0), fps: in
     with av.open(path, "w") as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if gop:
+            stream.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
+        a = None if audio is None else out.add_stream("aac", rate=audio_rate, layout="mono")  # before any mux
         for i, scene in enumerate(scene_of):
             frame = av.VideoFrame.from_ndarray(frame_image(i, colours[scene % len(colours)], width, height, rng),
                                                format="rgb24")
@@ -44,6 +52,15 @@ def make_scene_video(path: str, scene_seconds=(2.0, 2.0, 2.0, 2.0, 2.0), fps: in
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
+        if a is not None:
+            samples = np.asarray(audio, np.float32)
+            for i in range(0, len(samples), 1024):
+                frame = av.AudioFrame.from_ndarray(samples[None, i:i + 1024], format="fltp", layout="mono")
+                frame.sample_rate, frame.pts = audio_rate, i
+                for packet in a.encode(frame):
+                    out.mux(packet)
+            for packet in a.encode(None):
+                out.mux(packet)
     return scene_of
 
 

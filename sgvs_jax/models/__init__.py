@@ -73,13 +73,16 @@ def build_model(config, feature_dim: int) -> SGVS:
     ``config.train.video_weight``, whose contrast needs the selector's identity head) for
     visual features of ``feature_dim``."""
     m, sources = config.model, tuple(config.data.semantic_sources)
-    if m.use_fssa and not any(s in TOKEN_SOURCES for s in sources):
+    use_tokens = any(s in TOKEN_SOURCES for s in sources)
+    use_frames = any(s in FRAME_SOURCES for s in sources)
+    if m.use_fssa and not (use_tokens or use_frames):
         raise ValueError("model.use_fssa=True needs a token source in data.semantic_sources "
-                         f"({TOKEN_SOURCES}); got {sources}. Set model.use_fssa=False for visual only.")
+                         f"({TOKEN_SOURCES}) or CLIP frame features {FRAME_SOURCES}; got {sources}. "
+                         "Set model.use_fssa=False for visual only.")
     tc = TransformerConfig.from_config(m)
     return SGVS(
-        selector=Selector(config=tc, num_layers=m.num_layers, use_fssa=m.use_fssa,
-                          use_frame_semantics=any(s in FRAME_SOURCES for s in sources), cosine_term=m.cosine_term,
+        selector=Selector(config=tc, num_layers=m.num_layers, use_fssa=m.use_fssa, use_frame_semantics=use_frames,
+                          use_tokens=use_tokens, cosine_term=m.cosine_term,
                           identity_dim=feature_dim if config.train.video_weight else 0),
         encoder=Encoder(config=tc, num_layers=m.num_layers),
         decoder=Decoder(config=tc, out_dim=feature_dim, num_layers=m.num_layers, queries=m.decoder_queries),

@@ -5,7 +5,9 @@
 ``X_t`` is the frame's semantic view (its CLIP image feature where the data has
 one, else a learned projection of the visual feature), ``T_t`` the semantic
 tokens (CLIP title tokens) attended by the frame, and ``h_t`` the score of the
-sequence model over the visual features.
+sequence model over the visual features.  Without tokens (``use_tokens=False``:
+CLIP frame features and no title) ``T_t`` is the frame's own CLIP feature and
+``X_t`` the learned projection of its visual feature, as the paper writes it.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class FSSA(nn.Module):
     Returns dict:
       cos        (B, T)     cos(X_t, T_t)
       alpha      ()         the learned balance a
-      attention  (B, T, L)  attention weights (mean over heads)
+      attention  (B, T, L)  attention weights (mean over heads); (B, T, 1) ones without tokens
       frame_view (B, T, Ds) X_t
       context    (B, T, d)  T_t projected to d, added to the sequence model's input
     """
@@ -57,10 +59,18 @@ class FSSA(nn.Module):
     d_model: int
     num_heads: int
     use_frame_semantics: bool = False
+    use_tokens: bool = True
     alpha_init: float = 0.0
 
     @nn.compact
     def __call__(self, xp, mask, tokens, token_mask, frame_sem):
+        alpha = nn.sigmoid(self.param("alpha_logit", nn.initializers.constant(self.alpha_init), ()))
+        if not self.use_tokens:  # T_t: the frame's own CLIP feature; X_t: its visual feature, projected
+            if not self.use_frame_semantics:
+                raise ValueError("FSSA needs semantic tokens or CLIP frame features")
+            frame_view = nn.Dense(frame_sem.shape[-1], name="visual_to_semantic")(xp)
+            return {"cos": cosine(frame_view, frame_sem), "alpha": alpha, "attention": mask[..., None] * 1.0,
+                    "frame_view": frame_view, "context": nn.Dense(self.d_model, name="semantic_proj")(frame_sem)}
         heads = (self.num_heads, self.d_model // self.num_heads)
         query = xp
         if self.use_frame_semantics:
@@ -76,6 +86,5 @@ class FSSA(nn.Module):
             frame_view = frame_sem
         else:
             frame_view = nn.Dense(tokens.shape[-1], name="visual_to_semantic")(xp)
-        alpha = nn.sigmoid(self.param("alpha_logit", nn.initializers.constant(self.alpha_init), ()))
         return {"cos": cosine(frame_view, aligned), "alpha": alpha, "attention": weights,
                 "frame_view": frame_view, "context": nn.Dense(self.d_model, name="semantic_proj")(aligned)}

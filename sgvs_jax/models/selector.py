@@ -34,6 +34,7 @@ class Selector(nn.Module):
     num_layers: int = 2
     use_fssa: bool = True
     use_frame_semantics: bool = False
+    use_tokens: bool = True
     cosine_term: str = "relu"
     identity_dim: int = 0
 
@@ -44,7 +45,7 @@ class Selector(nn.Module):
         xp = xp + sinusoidal_positions(x.shape[1], d)[None]
         seq_in, out = xp, {}
         if self.use_fssa:
-            out = FSSA(d, self.config.num_heads, self.use_frame_semantics, name="fssa")(
+            out = FSSA(d, self.config.num_heads, self.use_frame_semantics, self.use_tokens, name="fssa")(
                 xp, mask, tokens, token_mask, frame_sem)
             seq_in = xp + out.pop("context")
         hid = TransformerEncoder(self.config, self.num_layers, name="sequence_model")(seq_in, mask, deterministic)
