@@ -176,12 +176,20 @@ def train_split(members: Members, videos: dict, split: dict, index: int, seeds: 
     banks = trainer.banks(train_videos)
     last = {}
 
+    def on_training_videos():
+        """Each member's last-epoch metrics on its split's training videos: what settings are
+        chosen by (their annotations, never the test videos')."""
+        outputs = members.outputs(states["params"], train_videos)
+        return [{k: v for k, v in trainer.evaluate_outputs(o, videos).items() if k in report.METRICS}
+                for o in outputs]
+
     def evaluate(epoch, train_metrics, seconds):
         outputs = members.outputs(states["params"], test_videos)
+        seen = on_training_videos() if epoch == tcfg.num_epochs else None
         for m, history in enumerate(histories):
             test = trainer.evaluate_outputs(outputs[m], videos, per_video=epoch == tcfg.num_epochs)
             if "per_video" in test:
-                last[m] = {"per_video": test.pop("per_video"),
+                last[m] = {"per_video": test.pop("per_video"), "training_videos": seen[m],
                            "scores": {k: np.round(o["scores"], 5).tolist() for k, o in outputs[m].items()}}
             history.append({"epoch": epoch, "train": train_metrics[m], "test": test, "seconds": seconds})
         taus = " ".join(f"{h[-1]['test']['tau']:+.3f}" for h in histories)
@@ -213,10 +221,10 @@ def train_split(members: Members, videos: dict, split: dict, index: int, seeds: 
         ckpt.close()
     rnd, free = reference.result()
     if not last:  # resumed after the last epoch: score the final parameters again
-        outputs = members.outputs(states["params"], test_videos)
+        outputs, seen = members.outputs(states["params"], test_videos), on_training_videos()
         for m in range(len(seeds)):
             test = trainer.evaluate_outputs(outputs[m], videos, per_video=True)
-            last[m] = {"per_video": test["per_video"],
+            last[m] = {"per_video": test["per_video"], "training_videos": seen[m],
                        "scores": {k: np.round(o["scores"], 5).tolist() for k, o in outputs[m].items()}}
     return {"test_keys": list(split["test_keys"]), "training_free": free,
             "members": [{"seed": s, "history": histories[m], "selection": report.select_models(histories[m]),

@@ -42,7 +42,9 @@ def summarize(runs: dict) -> dict:
     """``runs``: variant -> :func:`sgvs_jax.study.run_variant`'s results.  Each variant's
     entry has ``last_epoch`` / ``untrained`` / ``max_test_f1_optimistic`` means
     (``{f1, tau, rho, spread}``), ``per_split`` (last epoch), their ``std_over_seeds``
-    and ``ci95``; ``baselines`` has random and every training-free row the same way."""
+    and ``ci95``, and ``training_videos``: the last epoch on each split's *training*
+    videos, the figure settings are chosen by; ``baselines`` has random and every
+    training-free row the same way."""
     first = next(iter(runs.values()))
     grids, out = {}, {"variants": list(runs), "rules": {**RULES, "untrained": "the model before training (epoch 0)"},
                       "bootstrap": f"{BOOTSTRAP_DRAWS} resamples of the (split, seed) cells, percentile 95 % "
@@ -61,6 +63,12 @@ def summarize(runs: dict) -> dict:
         spread = _grid(run, lambda mem, s: mem["selection"]["last_epoch"]["spread"])
         gain = grids[name, "last_epoch"]["tau"] - grids[name, "untrained"]["tau"]
         entry["min_spread"] = round(float(spread.min()), 4)
+        if all("training_videos" in m.get("last_epoch_videos", {}) for s in run["splits"].values()
+               for m in s["members"]):
+            seen = {m: _stats(_grid(run, lambda mem, s: mem["last_epoch_videos"]["training_videos"][m]))
+                    for m in METRICS}
+            entry["training_videos"] = {**{m: v["mean"] for m, v in seen.items()},
+                                        "per_split": {m: v["per_split"] for m, v in seen.items()}}
         entry["learning_gain_tau"] = {**_compare(grids[name, "last_epoch"]["tau"], grids[name, "untrained"]["tau"]),
                                       "per_split": [round(float(x), 4) for x in gain.mean(1)]}
         out[name] = entry
@@ -110,6 +118,11 @@ def table(study: dict) -> str:
             lines.append(f"| {name} ({len(v['seeds'])} seeds) | {rule} | {v[rule]['f1']:.2f} | "
                          f"{v[rule]['tau']:+.3f} {ci(v['ci95'][rule]['tau'])} | "
                          f"{v[rule]['rho']:+.3f} {ci(v['ci95'][rule]['rho'])} | {spread} |")
+    for name in variants:
+        if "training_videos" in study[name]:
+            t = study[name]["training_videos"]
+            lines.append(f"| {name} | training videos (selects settings) | {t['f1']:.2f} | {t['tau']:+.3f} | "
+                         f"{t['rho']:+.3f} | |")
     for name, b in study["baselines"].items():
         lines.append(f"| {name} | {'random scores' if name == 'random' else 'training-free'} | {b['f1']:.2f} | "
                      f"{b['tau']:+.3f} {ci(b['ci95']['tau'])} | {b['rho']:+.3f} {ci(b['ci95']['rho'])} | |")

@@ -66,6 +66,7 @@ def test_each_member_is_main_with_its_seed_sharded_and_after_a_resume(tmp_path):
                   {m: theirs["test"][m] for m in ("f1", "tau", "rho", "spread")})
         close(member["random"], alone["random"])
         assert set(member["last_epoch_videos"]["per_video"]) == set(alone["test_keys"])
+        assert set(member["last_epoch_videos"]["training_videos"]) == {"f1", "tau", "rho"}
     taus = [m["selection"]["last_epoch"]["tau"] for m in out["members"]]
     assert out["study"]["sgvs"]["last_epoch"]["tau"] == pytest.approx(np.mean(taus), abs=1e-4)
     assert os.path.exists(tmp_path / "study" / "study.md")
@@ -82,7 +83,9 @@ def fake_run(taus, free_tau, seeds=(0, 1, 2)):
         free = {"feature_norm": {"f1": 50.0, "tau": free_tau[i], "rho": free_tau[i], "spread": 0.1},
                 "uniqueness": {"f1": 50.0, "tau": -1.0, "rho": -1.0, "spread": 0.1}}
         splits[str(i)] = {"training_free": free, "members": [
-            {"seed": s, "selection": sel(t), "random": {"f1": 40.0, "tau": 0.0, "rho": 0.0}} for s, t in zip(seeds, row)]}
+            {"seed": s, "selection": sel(t), "random": {"f1": 40.0, "tau": 0.0, "rho": 0.0},
+             "last_epoch_videos": {"training_videos": {"f1": 60.0, "tau": t / 2, "rho": t / 2}}}
+            for s, t in zip(seeds, row)]}
     return {"seeds": list(seeds), "splits": splits}
 
 
@@ -104,6 +107,9 @@ def test_intervals_and_paired_comparisons():
     assert d["difference"] == pytest.approx(-0.05, abs=1e-4) and d["ci95"][1] < 0 and d["wins_per_split"] == 0
     assert "vs_sgvs" not in cmp["sgvs"]
     assert "| ablation | sgvs | -0.050" in study_report.table(s)
+    # the figure settings are chosen by: each split's training videos, never its test videos
+    assert v["training_videos"]["tau"] == pytest.approx(np.mean(taus) / 2, abs=1e-4)
+    assert "| sgvs | training videos (selects settings) | 60.00 |" in study_report.table(s)
 
 
 @pytest.mark.parametrize("text, seeds", [("0-4", [0, 1, 2, 3, 4]), ("0,3,7", [0, 3, 7]), ("0-1,5", [0, 1, 5])])
