@@ -29,6 +29,9 @@ LOCK = ".lock"
 # existing checkpoint is refused by train.train_split.
 NOT_TRAINING = ("splits", "distributed", "compilation_cache_dir", "train.num_epochs", "checkpoint.every",
                 "checkpoint.keep")
+# Keys added to the config after runs were made, with the value that trains as those runs did: a
+# recorded config without the key is the same training config as one with this value.
+ADDED_KEYS = {"train.recon_steps": "all"}
 
 
 class WorkdirError(RuntimeError):
@@ -54,10 +57,12 @@ def training_config(config) -> dict:
 
 
 def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """``['train.seed: 0 -> 1', ...]`` for every leaf that differs."""
+    """``['train.seed: 0 -> 1', ...]`` for every leaf that differs (a key of ADDED_KEYS absent
+    from ``old`` is its old-behaviour value there)."""
     out = []
     for k in sorted(set(old) | set(new)):
-        a, b = old.get(k, "<absent>"), new.get(k, "<absent>")
+        absent = ADDED_KEYS.get(f"{prefix}{k}", "<absent>")
+        a, b = old.get(k, absent), new.get(k, "<absent>")
         if isinstance(a, dict) and isinstance(b, dict):
             out += differences(a, b, f"{prefix}{k}.")
         elif a != b:

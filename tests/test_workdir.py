@@ -213,3 +213,14 @@ def test_other_data_behind_the_same_path_is_refused(tmp_path):
     cfg.train.num_epochs = 2
     with pytest.raises(WorkdirError, match="data_fingerprint"):
         train.train_and_evaluate(cfg, str(tmp_path / "run"))
+
+
+def test_a_key_added_later_matches_runs_recorded_before_it():
+    """A run recorded before train.recon_steps existed resumes under the value that trains as
+    it did ('all'), not under another."""
+    from sgvs_jax.workdir import differences
+    old = {"train": {"sigma": 0.3}}
+    assert differences(old, {"train": {"sigma": 0.3, "recon_steps": "all"}}) == []
+    assert differences(old, {"train": {"sigma": 0.3, "recon_steps": "unselected"}}) == [
+        "train.recon_steps: 'all' -> 'unselected'"]
+    assert differences(old, {"train": {"sigma": 0.3, "other": 1}}) == ["train.other: '<absent>' -> 1"]
