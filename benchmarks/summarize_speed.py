@@ -2,10 +2,11 @@
 randomly initialised CLIP of ViT-B/32 size (the weights cannot be downloaded
 here; the cost depends on the architecture, not on the values).
 
-    python benchmarks/summarize_speed.py [--seconds 120] [--width 640] [--height 360] [--fps 30]
+    python benchmarks/summarize_speed.py [--seconds 120] [--width 640] [--height 360] [--fps 30] [--repeat 1]
 
 Prints decode+sample, CLIP image features, CLIP text, KTS and summary-writing
-times and the whole as a multiple of real time.  ``--clip_only N`` times just the
+times, the whole as a multiple of real time, and the process's peak resident memory
+(``--seconds 600 --width 1920 --height 1080 --repeat 10``: a 10-minute 1080p video).  ``--clip_only N`` times just the
 CLIP image features of N random 224x224 frames (no PyAV needed; for accelerators).
 The selector's scoring is timed by benchmarks/train_speed.py's predict figures
 (milliseconds per video).
@@ -31,6 +32,34 @@ def build_b32(directory: str) -> str:
     from sgvs_jax.clip_features import save_random_clip
     from sgvs_jax.models.clip import ClipConfig
     return save_random_clip(directory, config=ClipConfig.from_hf({}))
+
+
+def repeat_video(src: str, dst: str, copies: int) -> None:
+    """``dst``: ``copies`` copies of ``src`` one after the other, by copying its packets with
+    shifted timestamps (no re-encoding: a long video in the time a short one takes to make)."""
+    import av
+    with av.open(src) as inp, av.open(dst, "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams if s.type in ("video", "audio")}
+        length = dict.fromkeys(streams, 0)  # each stream's span in its time base: the end of its last packet
+        for packet in inp.demux(*[inp.streams[i] for i in streams]):
+            if packet.dts is not None:
+                i = packet.stream.index
+                length[i] = max(length[i], max(packet.pts, packet.dts) + (packet.duration or 0) + 1)
+        last = dict.fromkeys(streams, None)
+        for k in range(copies):
+            inp.seek(0)
+            for packet in inp.demux(*[inp.streams[i] for i in streams]):
+                i = packet.stream.index
+                if packet.dts is None or (last[i] is not None and packet.dts + k * length[i] <= last[i]):
+                    continue  # the flush packet, or the audio encoder's priming at a copy's start
+                packet.pts, packet.dts = packet.pts + k * length[i], packet.dts + k * length[i]
+                last[i], packet.stream = packet.dts, streams[i]
+                out.mux(packet)
+
+
+def peak_rss_gib() -> float:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB on Linux
 
 
 def print_provenance():
@@ -72,6 +101,7 @@ def main():
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--sample_fps", type=float, default=2.0)
     p.add_argument("--clip_only", type=int, default=0, help="time CLIP image features of N random frames only")
+    p.add_argument("--repeat", type=int, default=1, help="make seconds/repeat of video and repeat it (long videos)")
     p.add_argument("--out", default="", help="also write the figures to this JSON file")
     args = p.parse_args()
     if args.clip_only:
@@ -90,11 +120,17 @@ def main():
         secs = rng.uniform(2.0, 6.0, n_scenes)
         secs *= args.seconds / secs.sum()
         audio_rate = 44100  # with a sound track, as a real video has: the summary keeps its sound
-        tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(int(args.seconds * audio_rate)) / audio_rate)
-        make_scene_video(video, tuple(secs), fps=args.fps, width=args.width, height=args.height, audio=tone,
-                         audio_rate=audio_rate)
+        part = args.seconds / args.repeat
+        tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(int(part * audio_rate)) / audio_rate)
+        make_scene_video(video if args.repeat == 1 else video + ".part.mp4", tuple(secs / args.repeat),
+                         fps=args.fps, width=args.width, height=args.height, audio=tone, audio_rate=audio_rate)
+        if args.repeat > 1:
+            repeat_video(video + ".part.mp4", video, args.repeat)
         t0 = time.perf_counter()
-        encoder = ClipEncoder(build_b32(os.path.join(work, "clip")))
+        import multiprocessing  # the random weights are made in a child: its memory is not the pipeline's
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            clip_dir = pool.apply(build_b32, (os.path.join(work, "clip"),))
+        encoder = ClipEncoder(clip_dir)
         load = time.perf_counter() - t0
         times = {}
         t0 = time.perf_counter()
@@ -127,6 +163,7 @@ def main():
     for k, v in times.items():
         print(f"  {k:<42} {v:7.2f} s")
     print(f"  {'total':<42} {total:7.2f} s  = {total / args.seconds:.3f} x real time")
+    print(f"peak resident memory of the process: {peak_rss_gib():.2f} GiB")
     print_provenance()
     if args.out:
         from sgvs_jax.files import write_json
@@ -135,6 +172,7 @@ def main():
                               "clip": f"random ViT-B/32-sized CLIP ({encoder.dim}-d)",
                               "seconds": {k: round(v, 3) for k, v in times.items()}, "total_s": round(total, 3),
                               "x_real_time": round(total / args.seconds, 4),
+                              "peak_rss_gib": round(peak_rss_gib(), 3), "repeat": args.repeat,
                               "command": " ".join(["python benchmarks/summarize_speed.py"] + sys.argv[1:]),
                               "provenance": {k: v for k, v in provenance().items() if k != "config"}})
 
