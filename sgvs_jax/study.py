@@ -8,11 +8,14 @@ has a leading members axis and ``jax.vmap`` runs each member's update with its
 own keys and data order, exactly as ``sgvs_jax.main`` with that seed would (the
 same numbers to float rounding, ``tests/test_study.py``); one compile, one
 evaluation pass and one set of training-free rows serve every seed.  With several
-devices the members axis is sharded over them (a ``members`` mesh axis).  The
-variants (:data:`VARIANTS`) run one after another, the splits of a variant too.
+devices the members axis is sharded over them (a ``members`` mesh axis).  Variants
+that differ only in values the train state holds (:data:`VALUE_KEYS`: σ) are members
+of the same program too; the others (:data:`VARIANTS`) run one after another, the
+splits of a variant too.
 
-Resumable like ``main``: ``W/<variant>/`` is a workdir (one process, the same
-training config, seeds and data) with each split's checkpoints of all members.
+Resumable like ``main``: ``W/<variant>/`` (``W/<a>+<b>/`` for a group of value-only
+variants) is a workdir (one process, the same training config, seeds and data) with
+each split's checkpoints of all members.
 Writes ``W/<variant>/results.json`` (each member's history, its last epoch's
 per-video metrics and scores), ``W/study.json`` and ``W/study.md``
 (:mod:`sgvs_jax.study_report`).
@@ -21,6 +24,7 @@ per-video metrics and scores), ``W/study.json`` and ``W/study.md``
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import sys
 import time
@@ -59,7 +63,12 @@ VARIANTS = {  # name -> config overrides; each ablation switches one thing back 
     "no_fssa": {"model.use_fssa": False},
     "no_adversarial": {"train.adversarial": False},
     "joint": {"train.schedule": "joint"},
+    "sigma_0.15": {"train.sigma": 0.15},  # value-only variants: members of the program of the
+    "sigma_0.5": {"train.sigma": 0.5},  # variant they differ from only in VALUE_KEYS
 }
+# Config values that live in the train state (a leaf of each member): variants that differ only in
+# them train as members of one program.
+VALUE_KEYS = ("train.sigma",)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -151,8 +160,11 @@ def reference_rows(config, videos, test_keys, index: int, seeds) -> tuple:
     return rnd, free
 
 
-def train_split(members: Members, videos: dict, split: dict, index: int, seeds: list, workdir: str) -> dict:
-    """Trains every member on one split; returns the split's record."""
+def train_split(members: Members, videos: dict, split: dict, index: int, seeds: list, workdir: str,
+                sigmas: list | None = None) -> dict:
+    """Trains every member on one split; returns the split's record.  ``seeds`` has each
+    member's seed; ``sigmas``, where given, each member's sparsity target (the state's
+    ``sigma`` leaf), so that value-only variants share the program."""
     trainer = members.trainer
     config, tcfg = trainer.config, trainer.config.train
     train_videos = [videos[k] for k in split["train_keys"]]
@@ -161,9 +173,12 @@ def train_split(members: Members, videos: dict, split: dict, index: int, seeds: 
     train_rngs = jnp.stack([k[1] for k in keys])
     states = [trainer.init_state(k[0], train_videos[0]) for k in keys]
     states = jax.tree_util.tree_map(lambda *x: np.stack([np.asarray(v) for v in x]), *states)
+    if sigmas is not None:
+        states["sigma"] = np.asarray(sigmas, np.float32)
 
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
-    run_config = {**training_config(config), "study_seeds": list(seeds)}
+    run_config = {**training_config(config), "study_seeds": list(seeds),
+                  **({"study_sigmas": [float(x) for x in sigmas]} if sigmas is not None else {})}
     histories, start, latest = [[] for _ in seeds], 0, ckpt.latest_step()
     if latest is not None:
         states, histories = ckpt.restore(latest, states, run_config)
@@ -193,7 +208,7 @@ def train_split(members: Members, videos: dict, split: dict, index: int, seeds: 
                            "scores": {k: np.round(o["scores"], 5).tolist() for k, o in outputs[m].items()}}
             history.append({"epoch": epoch, "train": train_metrics[m], "test": test, "seconds": seconds})
         taus = " ".join(f"{h[-1]['test']['tau']:+.3f}" for h in histories)
-        report.log(f"split {index} epoch {epoch:3d}/{tcfg.num_epochs}  tau per seed {taus}  ({seconds:.1f} s)")
+        report.log(f"split {index} epoch {epoch:3d}/{tcfg.num_epochs}  tau per member {taus}  ({seconds:.1f} s)")
 
     if start == 0:
         evaluate(0, [{}] * len(seeds), 0.0)
@@ -250,6 +265,52 @@ def run_variant(config, seeds: list, workdir: str, videos, splits, where, restar
     return results
 
 
+def run_group(configs: dict, seeds: list, workdir: str, videos, splits, where, restart: bool = False) -> dict:
+    """Variants that differ only in VALUE_KEYS (``configs``: name -> config), every seed of
+    each, as the members of one program; writes ``workdir/results.json`` after each split and
+    returns ``{name: its run_variant-shaped results}``."""
+    names = list(configs)
+    if len(names) == 1:
+        return {names[0]: run_variant(configs[names[0]], seeds, workdir, videos, splits, where, restart)}
+    base = configs[names[0]]
+    check_config(base)
+    indices = split_indices(base, splits)
+    trainer = Trainer(base, videos)
+    member_seeds = [s for _ in names for s in seeds]
+    sigmas = [float(configs[n].train.sigma) for n in names for _ in seeds]
+    members = Members(trainer, len(member_seeds))
+    trainer.check_fits(videos, len(member_seeds) * base.train.batch_size // len(members.mesh.devices.flat))
+    from sgvs_jax.provenance import provenance
+    common = {"data": where, "seeds": list(seeds), "data_fingerprint": fingerprint(videos)}
+    results = {**common, "variants": names, "sigmas": sigmas, "provenance": provenance(base), "splits": {}}
+    out = {n: {**common, "provenance": provenance(configs[n]), "splits": {}} for n in names}
+    with Workdir(workdir, base, restart, fingerprint=f"{common['data_fingerprint']};seeds={seeds};"
+                                                     f"variants={names};sigmas={sigmas}"):
+        for i in indices:
+            record = train_split(members, videos, splits[i], i, member_seeds, os.path.join(workdir, f"split_{i}"),
+                                 sigmas)
+            for m, member in enumerate(record["members"]):
+                member["variant"] = names[m // len(seeds)]
+            results["splits"][str(i)] = record
+            for n in names:
+                out[n]["splits"][str(i)] = {**record, "members": [m for m in record["members"] if m["variant"] == n]}
+            write_json(os.path.join(workdir, "results.json"), results)
+    return out
+
+
+def program_groups(configs: dict) -> list[list[str]]:
+    """The variants (in order) grouped by their training config without VALUE_KEYS: each
+    group trains as one program."""
+    groups: dict[str, list[str]] = {}
+    for name, c in configs.items():
+        c = c.copy_and_resolve_references()
+        for dotted in VALUE_KEYS:
+            block, leaf = dotted.split(".")
+            c[block][leaf] = None
+        groups.setdefault(json.dumps(training_config(c), sort_keys=True), []).append(name)
+    return list(groups.values())
+
+
 def run_study(config, seeds: list, variants: list, workdir: str, restart: bool = False) -> dict:
     """Every variant in ``variants`` (names of :data:`VARIANTS`) over ``seeds``; writes
     ``workdir/study.json`` and ``workdir/study.md`` and returns the study."""
@@ -260,11 +321,15 @@ def run_study(config, seeds: list, variants: list, workdir: str, restart: bool =
     videos, splits, where = load_dataset(config.data)
     runs = {}
     for name, c in configs.items():
-        c, note = resolve_sources(c, videos)
+        configs[name], note = resolve_sources(c, videos)
         if note:
             report.log(f"variant {name}: {note}")
-        report.log(f"variant {name}: seeds {seeds}")
-        runs[name] = run_variant(c, seeds, os.path.join(workdir, name), videos, splits, where, restart)
+    for group in program_groups(configs):
+        report.log(f"variant{'s' * (len(group) > 1)} {', '.join(group)}: seeds {seeds}"
+                   + (" (one program: they differ only in " + ", ".join(VALUE_KEYS) + ")" if len(group) > 1 else ""))
+        runs.update(run_group({n: configs[n] for n in group}, seeds, os.path.join(workdir, "+".join(group)),
+                              videos, splits, where, restart))
+    runs = {name: runs[name] for name in configs}
     study = study_report.summarize(runs)
     write_json(os.path.join(workdir, "study.json"), study)
     table = study_report.table(study)

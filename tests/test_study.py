@@ -151,3 +151,20 @@ def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path, flags, messag
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert p.returncode == 1 and len(lines) == 1 and message in lines[0], p.stderr[-2000:]
     assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.slow
+def test_value_only_variants_are_members_of_one_program(tmp_path):
+    """sgvs and sigma_0.5 differ only in sigma (a leaf of the state): one group, one workdir,
+    and the sigma_0.5 members train as that variant alone does."""
+    cfg = tiny_config(num_epochs=1)
+    configs = {v: study.variant_config(cfg, v) for v in ("sgvs", "no_fssa", "sigma_0.5")}
+    assert study.program_groups(configs) == [["sgvs", "sigma_0.5"], ["no_fssa"]]
+    both = study.run_study(cfg, [0], ["sgvs", "sigma_0.5"], str(tmp_path / "both"))
+    alone = study.run_study(cfg, [0], ["sigma_0.5"], str(tmp_path / "alone"))
+    assert sorted(os.listdir(tmp_path / "both")) == ["sgvs+sigma_0.5", "study.json", "study.md"]
+    for m in ("f1", "tau", "rho", "spread"):
+        assert both["sigma_0.5"]["last_epoch"][m] == pytest.approx(alone["sigma_0.5"]["last_epoch"][m], abs=1e-4)
+    assert both["sgvs"]["last_epoch"]["tau"] != both["sigma_0.5"]["last_epoch"]["tau"]
+    group = json.load(open(tmp_path / "both" / "sgvs+sigma_0.5" / "results.json"))
+    assert [m["variant"] for m in group["splits"]["0"]["members"]] == ["sgvs", "sigma_0.5"]
