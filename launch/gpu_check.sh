@@ -2,7 +2,8 @@
 # Accelerator check, well inside 10 minutes: the README job cold and warm on the device
 # (benchmarks/speed_check.py, figures in LOGDIR/readme_job_gpu.json), a SumMe-shaped study
 # (25 synthetic videos of 40-650 steps, 1024-d, 5 splits x 10 seeds x 100 epochs, compile
-# included: LOGDIR/study_gpu.json, goal <= 60 s on one H100) and the stage-step tests there.
+# included: LOGDIR/study_gpu.json, goal <= 60 s on one H100), CLIP image features of a 120-s
+# video's steps (LOGDIR/clip_gpu.log) and the stage-step tests there.
 # Run it where a GPU is lent:
 #
 #   launch/gpu_check.sh [LOGDIR]      # default runs/gpu_check
@@ -28,6 +29,8 @@ $PY -c "import json, sys, time; json.dump({'study_s': round(time.time() - float(
   'goal_s': 60, 'what': '5 splits x 10 seeds x 100 epochs, SumMe-shaped synthetic, compile included'},
   open(sys.argv[3], 'w'))" "$START" "$RC" "$LOG/study_gpu.json"
 cat "$LOG/study_gpu.json"; echo
+# CLIP image features of the 240 steps of a 120-s video (the summarize target's largest stage on a CPU)
+timeout 90 $PY benchmarks/summarize_speed.py --clip_only 240 2>&1 | tee "$LOG/clip_gpu.log"
 timeout 200 $PY -m pytest -q -x -p no:cacheprovider tests/test_train_steps.py tests/test_compilation.py \
   -k "each_stage or incremental_step or options" 2>&1 | tee "$LOG/tests.log"
 exit 0
