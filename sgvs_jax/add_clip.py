@@ -113,7 +113,13 @@ def add_clip(h5_path: str, videos: str, clip_model: str, out: str, names: Option
     from sgvs_jax.clip_features import ClipEncoder
     check_outputs({"--out": out}, inputs=[h5_path, *inputs, *files_in(clip_model)], overwrite=overwrite,
                   ours={"--out": _is_ours})
-    with h5py.File(h5_path, "r") as f:
+    if not os.path.isfile(h5_path):
+        raise DataError(f"--h5 {h5_path}: file not found")
+    try:
+        f = h5py.File(h5_path, "r")
+    except OSError as e:
+        raise DataError(f"--h5 {h5_path}: not a readable h5 file ({e})") from e
+    with f:
         groups = {}
         for key in f:
             g = f[key]
@@ -185,7 +191,8 @@ def main(argv):
         files = add_clip(FLAGS.h5, FLAGS.videos, FLAGS.clip_model, FLAGS.out, names, titles,
                          FLAGS.max_text_tokens, FLAGS.frame_tolerance, FLAGS.overwrite,
                          inputs=(FLAGS.names, FLAGS.titles))
-    except (ValueError, RuntimeError, OSError) as e:  # DataError, OutputError, VideoError, ClipError, files
+    except (ValueError, RuntimeError, OSError, ImportError) as e:  # DataError, OutputError, VideoError, ClipError,
+        # files, a missing [video] extra
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     print(f"wrote {FLAGS.out}: {len(files)} videos with clip_frames, text_tokens, text_pooled")

@@ -40,7 +40,7 @@ study.run_study(two_buckets(1), [0, 1], ["sgvs"], w + "/study")
 result = study.run_study(two_buckets(2), [0, 1], ["sgvs"], w + "/study")  # resumes after epoch 1
 members = json.load(open(w + "/study/sgvs/results.json"))["splits"]["0"]["members"]
 alone = []
-for seed in (0, 1):
+for seed in (1,):  # the second member: its own keys and data order, not the first's
     c = two_buckets(2)
     c.seed = seed
     alone.append(train.train_and_evaluate(c, w + f"/main_{{seed}}")["splits"]["0"])
@@ -51,14 +51,14 @@ print(json.dumps({{"devices": jax.device_count(), "members": members, "alone": a
 @pytest.mark.slow
 def test_each_member_is_main_with_its_seed_sharded_and_after_a_resume(tmp_path):
     """On 2 (forced) devices the members axis is sharded; the study stops after epoch 1 and
-    resumes; each member then matches `main` with its seed, epoch by epoch."""
+    resumes; the second member then matches `main` with its seed, epoch by epoch."""
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     p = subprocess.run([sys.executable, "-c", SCRIPT.format(root=ROOT), str(tmp_path)], capture_output=True,
                        text=True, timeout=900, cwd=ROOT, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
     out = json.loads(p.stdout.strip().splitlines()[-1])
     assert out["devices"] == 2
-    for seed, member, alone in zip((0, 1), out["members"], out["alone"]):
+    for seed, member, alone in zip((1,), out["members"][1:], out["alone"]):
         assert member["seed"] == seed and len(member["history"]) == len(alone["history"]) == 3
         for ours, theirs in zip(member["history"], alone["history"]):
             close(ours["train"], theirs["train"])
