@@ -36,7 +36,7 @@ import numpy as np
 
 from sgvs_jax import require_extra
 from sgvs_jax.data.from_video import title_from_filename
-from sgvs_jax.data.h5io import REQUIRED_KEYS, SEMANTIC_KEYS, decode_text
+from sgvs_jax.data.h5io import REQUIRED_KEYS, SEMANTIC_KEYS, decode_text, open_h5
 from sgvs_jax.data.video import DataError
 from sgvs_jax.files import atomic_path, check_outputs, files_in, read_json
 from sgvs_jax.provenance import provenance
@@ -113,13 +113,7 @@ def add_clip(h5_path: str, videos: str, clip_model: str, out: str, names: Option
     from sgvs_jax.clip_features import ClipEncoder
     check_outputs({"--out": out}, inputs=[h5_path, *inputs, *files_in(clip_model)], overwrite=overwrite,
                   ours={"--out": _is_ours})
-    if not os.path.isfile(h5_path):
-        raise DataError(f"--h5 {h5_path}: file not found")
-    try:
-        f = h5py.File(h5_path, "r")
-    except OSError as e:
-        raise DataError(f"--h5 {h5_path}: not a readable h5 file ({e})") from e
-    with f:
+    with open_h5(h5_path) as f:
         groups = {}
         for key in f:
             g = f[key]

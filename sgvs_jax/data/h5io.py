@@ -82,6 +82,16 @@ def _read_group(path: str, key: str, group: h5py.Group, require: Sequence[str]) 
     return video.validate(path)
 
 
+def open_h5(path: str) -> h5py.File:
+    """``path`` open for reading; a missing or unreadable file is a DataError naming it."""
+    if not os.path.exists(path):
+        raise DataError(f"{path}: file not found")
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise DataError(f"{path}: not a readable h5 file ({e})") from e
+
+
 def read_h5(path: str, keys: Optional[Iterable[str]] = None,
             require: Sequence[str] = ()) -> dict[str, Video]:
     """Reads videos from a community-format h5 file.
@@ -94,13 +104,7 @@ def read_h5(path: str, keys: Optional[Iterable[str]] = None,
     Returns:
       dict key -> validated :class:`Video`, in the order of ``keys`` (or file order).
     """
-    if not os.path.exists(path):
-        raise DataError(f"{path}: file not found")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise DataError(f"{path}: not a readable h5 file ({e})") from e
-    with f:
+    with open_h5(path) as f:
         available = list(f.keys())
         wanted = list(keys) if keys is not None else available
         missing = [k for k in wanted if k not in f]
