@@ -36,7 +36,7 @@ import numpy as np
 
 from sgvs_jax import require_extra
 from sgvs_jax.data.from_video import title_from_filename
-from sgvs_jax.data.h5io import REQUIRED_KEYS, SEMANTIC_KEYS, decode_text, open_h5
+from sgvs_jax.data.h5io import REQUIRED_KEYS, SEMANTIC_KEYS, decode_text, open_h5, read_h5_attrs
 from sgvs_jax.data.video import DataError
 from sgvs_jax.files import atomic_path, check_outputs, files_in, read_json
 from sgvs_jax.provenance import provenance
@@ -113,16 +113,16 @@ def add_clip(h5_path: str, videos: str, clip_model: str, out: str, names: Option
     from sgvs_jax.clip_features import ClipEncoder
     check_outputs({"--out": out}, inputs=[h5_path, *inputs, *files_in(clip_model)], overwrite=overwrite,
                   ours={"--out": _is_ours})
+    groups, picks, n_frames = {}, {}, {}
     with open_h5(h5_path) as f:
-        groups = {}
         for key in f:
             g = f[key]
             missing = [k for k in REQUIRED_KEYS if not isinstance(g, h5py.Group) or k not in g]
             if missing:
                 raise DataError(f"{h5_path}: '{key}' is not a community video group (no {missing})")
             groups[key] = decode_text(g["video_name"][()]) if "video_name" in g else None
-        picks = {k: np.asarray(f[k]["picks"][()], np.int64) for k in f}
-        n_frames = {k: int(np.asarray(f[k]["n_frames"][()]).reshape(-1)[0]) for k in f}
+            picks[key] = np.asarray(g["picks"][()], np.int64)
+            n_frames[key] = int(np.asarray(g["n_frames"][()]).reshape(-1)[0])
     if not groups:
         raise DataError(f"{h5_path}: no video groups")
     files = match_videos(h5_path, groups, videos, names)
@@ -166,9 +166,8 @@ def add_clip(h5_path: str, videos: str, clip_model: str, out: str, names: Option
 
 def _is_ours(path: str) -> bool:
     try:
-        with h5py.File(path, "r") as f:
-            return CLIP_ATTR in f.attrs
-    except (OSError, ValueError):
+        return CLIP_ATTR in read_h5_attrs(path)
+    except (ValueError, OSError):
         return False
 
 

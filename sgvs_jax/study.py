@@ -91,12 +91,16 @@ def variant_config(config, name: str):
         raise ValueError(f"--variants: unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
     c = config.copy_and_resolve_references()
     for dotted, value in VARIANTS[name].items():
-        *parents, last = dotted.split(".")
-        node = c
-        for p in parents:
-            node = node[p]
-        node[last] = value
+        set_key(c, dotted, value)
     return c
+
+
+def set_key(config, dotted: str, value) -> None:
+    """``config['a']['b'] = value`` for ``dotted`` = 'a.b'."""
+    *parents, last = dotted.split(".")
+    for p in parents:
+        config = config[p]
+    config[last] = value
 
 
 class Members:
@@ -249,51 +253,41 @@ def train_split(members: Members, videos: dict, split: dict, index: int, seeds: 
 def run_variant(config, seeds: list, workdir: str, videos, splits, where, restart: bool = False) -> dict:
     """Every split of one variant's config, all seeds as members; writes
     ``workdir/results.json`` after each split."""
-    check_config(config)
-    indices = split_indices(config, splits)
-    trainer = Trainer(config, videos)
-    members = Members(trainer, len(seeds))
-    trainer.check_fits(videos, len(seeds) * config.train.batch_size // len(members.mesh.devices.flat))
-    from sgvs_jax.provenance import provenance
-    results = {"data": where, "seeds": list(seeds), "data_fingerprint": fingerprint(videos),
-               "provenance": provenance(config), "splits": {}}
-    with Workdir(workdir, config, restart, fingerprint=f"{results['data_fingerprint']};seeds={seeds}"):
-        for i in indices:
-            results["splits"][str(i)] = train_split(members, videos, splits[i], i, seeds,
-                                                    os.path.join(workdir, f"split_{i}"))
-            write_json(os.path.join(workdir, "results.json"), results)
-    return results
+    return run_group({"variant": config}, seeds, workdir, videos, splits, where, restart)["variant"]
 
 
 def run_group(configs: dict, seeds: list, workdir: str, videos, splits, where, restart: bool = False) -> dict:
     """Variants that differ only in VALUE_KEYS (``configs``: name -> config), every seed of
     each, as the members of one program; writes ``workdir/results.json`` after each split and
-    returns ``{name: its run_variant-shaped results}``."""
+    returns ``{name: its results}`` (one variant: the workdir's results; several: each
+    variant's share of the group's, its members labelled with their ``variant``)."""
     names = list(configs)
-    if len(names) == 1:
-        return {names[0]: run_variant(configs[names[0]], seeds, workdir, videos, splits, where, restart)}
-    base = configs[names[0]]
+    base, grouped = configs[names[0]], len(names) > 1
     check_config(base)
     indices = split_indices(base, splits)
     trainer = Trainer(base, videos)
     member_seeds = [s for _ in names for s in seeds]
-    sigmas = [float(configs[n].train.sigma) for n in names for _ in seeds]
+    sigmas = [float(configs[n].train.sigma) for n in names for _ in seeds] if grouped else None
     members = Members(trainer, len(member_seeds))
     trainer.check_fits(videos, len(member_seeds) * base.train.batch_size // len(members.mesh.devices.flat))
     from sgvs_jax.provenance import provenance
     common = {"data": where, "seeds": list(seeds), "data_fingerprint": fingerprint(videos)}
-    results = {**common, "variants": names, "sigmas": sigmas, "provenance": provenance(base), "splits": {}}
-    out = {n: {**common, "provenance": provenance(configs[n]), "splits": {}} for n in names}
-    with Workdir(workdir, base, restart, fingerprint=f"{common['data_fingerprint']};seeds={seeds};"
-                                                     f"variants={names};sigmas={sigmas}"):
+    results = {**common, **({"variants": names, "sigmas": sigmas} if grouped else {}),
+               "provenance": provenance(base), "splits": {}}
+    out = {n: {**common, "provenance": provenance(configs[n]), "splits": {}} for n in names} if grouped else \
+        {names[0]: results}
+    group = f";variants={names};sigmas={sigmas}" if grouped else ""
+    with Workdir(workdir, base, restart, fingerprint=f"{common['data_fingerprint']};seeds={seeds}{group}"):
         for i in indices:
             record = train_split(members, videos, splits[i], i, member_seeds, os.path.join(workdir, f"split_{i}"),
                                  sigmas)
-            for m, member in enumerate(record["members"]):
-                member["variant"] = names[m // len(seeds)]
             results["splits"][str(i)] = record
-            for n in names:
-                out[n]["splits"][str(i)] = {**record, "members": [m for m in record["members"] if m["variant"] == n]}
+            if grouped:
+                for m, member in enumerate(record["members"]):
+                    member["variant"] = names[m // len(seeds)]
+                for n in names:
+                    out[n]["splits"][str(i)] = {**record, "members": [m for m in record["members"]
+                                                                      if m["variant"] == n]}
             write_json(os.path.join(workdir, "results.json"), results)
     return out
 
@@ -305,8 +299,7 @@ def program_groups(configs: dict) -> list[list[str]]:
     for name, c in configs.items():
         c = c.copy_and_resolve_references()
         for dotted in VALUE_KEYS:
-            block, leaf = dotted.split(".")
-            c[block][leaf] = None
+            set_key(c, dotted, None)
         groups.setdefault(json.dumps(training_config(c), sort_keys=True), []).append(name)
     return list(groups.values())
 

@@ -169,7 +169,7 @@ def _selected_video_frames(src: str, keep: np.ndarray):
         rate, tb = frame_rate(stream), stream.time_base
         origin = stream.start_time or 0
         gap = int(round(SEEK_GAP_S * rate))
-        index, position = -1, 0  # the last index seen; where decoding goes on from
+        index, position, done = -1, 0, -1  # the last index seen; where decoding goes on; the last yielded
         try:
             for a, b in runs:
                 if a - position > gap:
@@ -180,6 +180,7 @@ def _selected_video_frames(src: str, keep: np.ndarray):
                     index = int(round((frame.pts - origin) * tb * rate))
                     if index >= a:
                         if index < b:
+                            done = index
                             yield index, frame
                         if index >= b - 1:
                             break
@@ -195,7 +196,7 @@ def _selected_video_frames(src: str, keep: np.ndarray):
                                  f"frame {index}")
             return
     for index, _, frame in decode_frames(src):  # no timestamps: count frames in decode order
-        if index < len(keep) and keep[index]:
+        if done < index < len(keep) and keep[index]:  # (none yielded twice if they ran out midway)
             yield index, frame
 
 
@@ -246,8 +247,9 @@ def write_selected_frames(src: str, dst: str, keep: np.ndarray, codec: str = "li
 
     Only the kept segments are decoded: gaps longer than ``SEEK_GAP_S`` are skipped by
     seeking.  H.264 at ``crf`` with x264's ``preset`` (default 'veryfast': a larger file
-    than 'medium' at the same quality, in a fraction of the encoding time).  The container format follows ``dst``'s extension (``.mp4``, ``.mkv``
-    ...); the file is written atomically (see :func:`sgvs_jax.files.atomic_path`).
+    than 'medium' at the same quality, in a fraction of the encoding time).  The
+    container format follows ``dst``'s extension (``.mp4``, ``.mkv`` ...); the file is
+    written atomically (see :func:`sgvs_jax.files.atomic_path`).
 
     Returns:
       dict with ``frames`` written, ``fps``, ``seconds`` and ``audio_seconds``.
@@ -290,21 +292,24 @@ def write_selected_frames(src: str, dst: str, keep: np.ndarray, codec: str = "li
             for packet in ostream.encode(None):
                 out.mux(packet)
             if astream is not None:
-                fifo = av.AudioFifo()
+                fifo = av.AudioFifo()  # the encoder takes frames of its own size, stamped in samples
+
+                def encode(chunk):
+                    nonlocal samples
+                    if chunk is not None:
+                        chunk.pts, samples = samples, samples + chunk.samples
+                    for packet in astream.encode(chunk):
+                        out.mux(packet)
+
                 for x, sr, layout in _audio_segments(src, segments(keep), float(rate)):
                     frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x), format="fltp", layout=layout)
                     frame.sample_rate = sr
                     fifo.write(frame)
                     for chunk in fifo.read_many(astream.codec_context.frame_size or 1024):
-                        chunk.pts, samples = samples, samples + chunk.samples
-                        for packet in astream.encode(chunk):
-                            out.mux(packet)
+                        encode(chunk)
                 rest = fifo.read()
                 if rest is not None:
-                    rest.pts, samples = samples, samples + rest.samples
-                    for packet in astream.encode(rest):
-                        out.mux(packet)
-                for packet in astream.encode(None):
-                    out.mux(packet)
+                    encode(rest)
+                encode(None)
     return {"frames": written, "fps": float(rate), "seconds": written / float(rate),
             "audio_seconds": samples / audio_rate if audio_rate else 0.0}

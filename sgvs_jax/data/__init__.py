@@ -89,5 +89,5 @@ def fingerprint(videos: dict) -> str:
     return h.hexdigest()[:16]
 
 
-__all__ = ["AUTO", "DataError", "fingerprint", "resolve_sources", "Video", "bucket_lengths_for", "check_split_keys", "iterate_batches",
-           "load_dataset", "load_splits", "make_batch", "read_h5", "write_h5"]
+__all__ = ["AUTO", "DataError", "fingerprint", "resolve_sources", "Video", "bucket_lengths_for", "check_split_keys",
+           "iterate_batches", "load_dataset", "load_splits", "make_batch", "read_h5", "write_h5"]

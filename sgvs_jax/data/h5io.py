@@ -138,12 +138,10 @@ def check_consistent(videos: Mapping[str, Video], source: str) -> None:
 
 def read_h5_attrs(path: str) -> dict:
     """The root attributes written by :func:`write_h5` (JSON decoded); {} for community files."""
-    if not os.path.exists(path):
-        raise DataError(f"{path}: file not found")
     try:
-        with h5py.File(path, "r") as f:
+        with open_h5(path) as f:
             raw = {k: decode_text(v) for k, v in f.attrs.items()}
-    except OSError as e:
+    except OSError as e:  # attributes that cannot be read
         raise DataError(f"{path}: not a readable h5 file ({e})") from e
     out = {}
     for k, v in raw.items():
