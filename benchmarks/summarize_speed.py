@@ -3,11 +3,16 @@ randomly initialised CLIP of ViT-B/32 size (the weights cannot be downloaded
 here; the cost depends on the architecture, not on the values).
 
     python benchmarks/summarize_speed.py [--seconds 120] [--width 640] [--height 360] [--fps 30] [--repeat 1]
+        [--clip_dtype auto]
 
-Prints decode+sample, CLIP image features, CLIP text, KTS and summary-writing
-times, the whole as a multiple of real time, and the process's peak resident memory
-(``--seconds 600 --width 1920 --height 1080 --repeat 10``: a 10-minute 1080p video).  ``--clip_only N`` times just the
-CLIP image features of N random 224x224 frames (no PyAV needed; for accelerators).
+Prints the times of summarize's stages (decoding, with CLIP image features of each
+batch computed meanwhile; CLIP text; KTS; writing the summary), the whole as a
+multiple of real time and the pipeline's peak resident memory; then, not in the
+total, decoding and CLIP each alone, and with ``--clip_dtype`` resolving to bfloat16
+(summarize's default 'auto' on a CPU with bf16 units) the float32 CLIP's time and the
+smallest cosine between the two features.  ``--seconds 600 --width 1920 --height 1080
+--repeat 10``: a 10-minute 1080p video.  ``--clip_only N`` times just the CLIP image
+features of N random 224x224 frames (no PyAV needed; for accelerators).
 The selector's scoring is timed by benchmarks/train_speed.py's predict figures
 (milliseconds per video).
 """
@@ -68,14 +73,14 @@ def print_provenance():
                       "jax_devices": prov.get("jax_devices")}))
 
 
-def clip_only(n_frames: int):
+def clip_only(n_frames: int, clip_dtype: str):
     import jax
 
     from sgvs_jax.clip_features import ClipEncoder
 
     work = tempfile.mkdtemp(prefix="clip_speed_")
     try:
-        encoder = ClipEncoder(build_b32(os.path.join(work, "clip")))
+        encoder = ClipEncoder(build_b32(os.path.join(work, "clip")), matmul_dtype=clip_dtype)
         frames = np.random.default_rng(0).integers(0, 256, (n_frames, encoder.image_size, encoder.image_size, 3),
                                                    dtype=np.uint8)
         t0 = time.perf_counter()
@@ -86,7 +91,7 @@ def clip_only(n_frames: int):
         sec = time.perf_counter() - t0
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"CLIP image features on {jax.devices()[0].platform}: {n_frames} frames of "
+    print(f"CLIP image features ({encoder.matmul_dtype} products) on {jax.devices()[0].platform}: {n_frames} frames of "
           f"{encoder.image_size}x{encoder.image_size} in {sec:.2f} s = {n_frames / sec:.0f} frames/s "
           f"(first batch incl. compile {compile_s:.1f} s) = {n_frames / sec / 2:.0f} s of video "
           f"per second at 2 fps")
@@ -102,15 +107,17 @@ def main():
     p.add_argument("--sample_fps", type=float, default=2.0)
     p.add_argument("--clip_only", type=int, default=0, help="time CLIP image features of N random frames only")
     p.add_argument("--repeat", type=int, default=1, help="make seconds/repeat of video and repeat it (long videos)")
+    p.add_argument("--clip_dtype", default="auto", choices=["auto", "float32", "bfloat16"],
+                   help="CLIP's dense products (as summarize's --clip_dtype)")
     p.add_argument("--out", default="", help="also write the figures to this JSON file")
     args = p.parse_args()
     if args.clip_only:
-        return clip_only(args.clip_only)
+        return clip_only(args.clip_only, args.clip_dtype)
 
     from sgvs_jax.clip_features import ClipEncoder
     from sgvs_jax.data.kts import segment_features
     from sgvs_jax.data.synthetic_video import make_scene_video
-    from sgvs_jax.video_io import sample_frames, write_selected_frames
+    from sgvs_jax.video_io import sample_and_encode, sample_frames, write_selected_frames
 
     work = tempfile.mkdtemp(prefix="summarize_speed_")
     try:
@@ -130,16 +137,14 @@ def main():
         import multiprocessing  # the random weights are made in a child: its memory is not the pipeline's
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             clip_dir = pool.apply(build_b32, (os.path.join(work, "clip"),))
-        encoder = ClipEncoder(clip_dir)
+        encoder = ClipEncoder(clip_dir, matmul_dtype=args.clip_dtype)
         load = time.perf_counter() - t0
-        times = {}
-        t0 = time.perf_counter()
-        sampled = sample_frames(video, args.sample_fps, encoder.image_size)
-        times["decode + sample + resize"] = time.perf_counter() - t0
-        encoder.encode_images(sampled.frames[:1])  # compile once
-        t0 = time.perf_counter()
-        feats = encoder.encode_images(sampled.frames)
-        times["CLIP image features"] = time.perf_counter() - t0
+        times, parts = {}, {}
+        encoder.encode_images(np.zeros((1, encoder.image_size, encoder.image_size, 3), np.uint8))  # compile once
+        t0 = time.perf_counter()  # summarize's path: CLIP runs on each batch while the next is decoded
+        sampled, feats = sample_and_encode(video, encoder.encode_images, args.sample_fps, encoder.image_size,
+                                           encoder.batch_size, progress=False)
+        times["decode + sample + CLIP image features (overlapped)"] = time.perf_counter() - t0
         encoder.encode_text("warm up")
         t0 = time.perf_counter()
         encoder.encode_text("a video of coloured scenes")
@@ -153,26 +158,46 @@ def main():
         t0 = time.perf_counter()
         write_selected_frames(video, os.path.join(work, "summary.mp4"), keep)
         times["write 15 % summary (seek, H.264 + AAC)"] = time.perf_counter() - t0
+        rss = peak_rss_gib()  # the pipeline's; the parts below hold every frame and a second CLIP
+        t0 = time.perf_counter()
+        frames = sample_frames(video, args.sample_fps, encoder.image_size).frames
+        parts["decode + sample + resize alone"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        encoder.encode_images(frames)
+        parts[f"CLIP image features alone, {encoder.matmul_dtype}"] = time.perf_counter() - t0
+        if encoder.matmul_dtype != "float32":
+            f32 = ClipEncoder(clip_dir, matmul_dtype="float32")
+            f32.encode_images(frames[:1])
+            t0 = time.perf_counter()
+            ref = f32.encode_images(frames)
+            parts["CLIP image features alone, float32"] = time.perf_counter() - t0
+            cos = (ref * feats).sum(1) / np.linalg.norm(ref, axis=1) / np.linalg.norm(feats, axis=1)
+            parts["min cosine with float32's features"] = float(cos.min())
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     total = sum(times.values())
     print(f"video: {args.seconds:.0f} s, {args.width}x{args.height} @ {args.fps} fps = {sampled.n_frames} frames; "
           f"{len(sampled.picks)} steps at {args.sample_fps} fps; {len(shots)} KTS shots")
-    print(f"CLIP: random ViT-B/32-sized CLIP ({encoder.dim}-d), load {load:.1f} s (not counted)")
+    print(f"CLIP: random ViT-B/32-sized CLIP ({encoder.dim}-d), {encoder.matmul_dtype} products, "
+          f"load {load:.1f} s (not counted)")
     for k, v in times.items():
         print(f"  {k:<42} {v:7.2f} s")
     print(f"  {'total':<42} {total:7.2f} s  = {total / args.seconds:.3f} x real time")
-    print(f"peak resident memory of the process: {peak_rss_gib():.2f} GiB")
+    for k, v in parts.items():
+        print(f"  ({k}: {v:.5g}{'' if k.startswith('min') else ' s'}, not in the total)")
+    print(f"peak resident memory of the pipeline: {rss:.2f} GiB")
     print_provenance()
     if args.out:
         from sgvs_jax.files import write_json
         write_json(args.out, {"video": {"seconds": args.seconds, "width": args.width, "height": args.height,
                                         "fps": args.fps, "sample_fps": args.sample_fps},
                               "clip": f"random ViT-B/32-sized CLIP ({encoder.dim}-d)",
+                              "clip_dtype": args.clip_dtype, "clip_matmul_dtype": encoder.matmul_dtype,
+                              "not_in_total": {k: round(v, 6) for k, v in parts.items()},
                               "seconds": {k: round(v, 3) for k, v in times.items()}, "total_s": round(total, 3),
                               "x_real_time": round(total / args.seconds, 4),
-                              "peak_rss_gib": round(peak_rss_gib(), 3), "repeat": args.repeat,
+                              "peak_rss_gib": round(rss, 3), "repeat": args.repeat,
                               "command": " ".join(["python benchmarks/summarize_speed.py"] + sys.argv[1:]),
                               "provenance": {k: v for k, v in provenance().items() if k != "config"}})
 

@@ -58,8 +58,30 @@ def tokenizer_from_vocab(vocab_path: str, merges_path: str):
     return clip_tokenizer(vocab, merges)
 
 
+MATMUL_DTYPES = ("auto", "float32", "bfloat16")
+
+
+def resolve_matmul_dtype(matmul_dtype: str) -> str:
+    """'auto': bfloat16 products where they were measured faster (a CPU with AVX512-BF16
+    or AMX-BF16: 1.7x the float32 image features, benchmarks/summarize_speed.py), else
+    float32 (CPUs without bf16 units, and accelerators, where it was not measured)."""
+    if matmul_dtype not in MATMUL_DTYPES:
+        raise ClipError(f"CLIP matmul dtype {matmul_dtype!r} is not one of {MATMUL_DTYPES}")
+    if matmul_dtype != "auto":
+        return matmul_dtype
+    import jax
+
+    from sgvs_jax.provenance import cpu
+    bf16_units = {"avx512_bf16", "amx_bf16"} & set(cpu()["features"])
+    return "bfloat16" if jax.default_backend() == "cpu" and bf16_units else "float32"
+
+
 class ClipEncoder:
     """A CLIP with its tokenizer and preprocessing constants.
+
+    ``matmul_dtype``: the operand type of the dense products ('float32', 'bfloat16' or
+    'auto', see :func:`resolve_matmul_dtype`); float32 reproduces the published model's
+    features to float rounding, bfloat16 to about 1e-4 (cosine > 0.9999).
 
     Attributes:
       name: the folder it was loaded from.
@@ -67,7 +89,7 @@ class ClipEncoder:
       dim: dimension of the joint (projection) space.
     """
 
-    def __init__(self, name_or_path: str, batch_size: int = 64):
+    def __init__(self, name_or_path: str, batch_size: int = 64, matmul_dtype: str = "float32"):
         import jax
         require_extra("safetensors", "CLIP features")
         Tokenizer = require_extra("tokenizers", "CLIP features").Tokenizer
@@ -75,6 +97,7 @@ class ClipEncoder:
         if not os.path.isdir(name_or_path):
             raise ClipError(f"{name_or_path}: CLIP model directory not found (a folder with config.json, "
                             "model.safetensors and tokenizer.json; nothing is downloaded)")
+        self.matmul_dtype = resolve_matmul_dtype(matmul_dtype)
         self.config, self.params = load_clip(name_or_path)
         tok_path = os.path.join(name_or_path, "tokenizer.json")
         try:
@@ -91,7 +114,7 @@ class ClipEncoder:
                 p = json.load(f)
             self.mean = tuple(p.get("image_mean", self.mean))
             self.std = tuple(p.get("image_std", self.std))
-        model = CLIP(cfg)
+        model = CLIP(cfg.with_matmul_dtype(self.matmul_dtype))
         self._image = jax.jit(lambda params, px: model.apply({"params": params}, px, method=CLIP.image_features))
         self._text = jax.jit(lambda params, ids, mask: model.apply({"params": params}, ids, mask,
                                                                    method=CLIP.text_tokens))
@@ -99,7 +122,7 @@ class ClipEncoder:
     def describe(self) -> dict:
         """What to record next to features extracted with this model."""
         return {"clip_model": self.name, "clip_dim": self.dim, "clip_image_size": self.image_size,
-                "clip_mean": list(self.mean), "clip_std": list(self.std)}
+                "clip_mean": list(self.mean), "clip_std": list(self.std), "clip_matmul_dtype": self.matmul_dtype}
 
     def preprocess(self, frames: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 RGB, S = image_size -> (N, S, S, 3) float32 normalised."""

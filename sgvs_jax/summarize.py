@@ -46,14 +46,16 @@ def summarize_video(video_path: str, run_dir: str, out_path: str, title: Optiona
                     clip_model: Optional[str] = None, sample_fps: Optional[float] = None,
                     budget: float = 0.15, split=None, json_path: Optional[str] = None,
                     plot_path: Optional[str] = None,
-                    kts_mean_shot_seconds: Optional[float] = None, overwrite: bool = False) -> dict:
+                    kts_mean_shot_seconds: Optional[float] = None, overwrite: bool = False,
+                    clip_dtype: str = "auto") -> dict:
     """Writes ``out_path`` (summary video), ``json_path`` and ``plot_path``
     (default: beside ``out_path`` with .json / .png); returns the JSON record.
 
     No output may be an input (the video, every file the run wrote, every file of
     the CLIP folder, the run's h5 and split file), and an existing file
     is replaced only if an earlier summarize wrote it (its JSON names it) or
-    ``overwrite``; both are checked before any work."""
+    ``overwrite``; both are checked before any work.  ``clip_dtype``: CLIP's dense
+    products (:func:`sgvs_jax.clip_features.resolve_matmul_dtype`)."""
     from sgvs_jax.clip_features import ClipEncoder
 
     budget = check_budget(budget)
@@ -74,7 +76,7 @@ def summarize_video(video_path: str, run_dir: str, out_path: str, title: Optiona
         settings["sample_fps"] = sample_fps
     if kts_mean_shot_seconds is not None:
         settings["kts_mean_shot_seconds"] = kts_mean_shot_seconds
-    encoder = ClipEncoder(clip_model)
+    encoder = ClipEncoder(clip_model, matmul_dtype=clip_dtype)
     title = title if title is not None else title_from_filename(video_path)
     video, sampled = video_from_file(video_path, encoder, key="video_1", sample_fps=settings["sample_fps"],
                                      title=title, max_text_tokens=settings["max_text_tokens"],
@@ -153,7 +155,8 @@ def main(argv):
         r = summarize_video(FLAGS.video, FLAGS.workdir, FLAGS.out, title=FLAGS.title, clip_model=FLAGS.clip_model,
                             sample_fps=FLAGS.fps, budget=FLAGS.budget, split=FLAGS.split,
                             json_path=FLAGS.json, plot_path=FLAGS.plot,
-                            kts_mean_shot_seconds=FLAGS.kts_mean_shot_seconds, overwrite=FLAGS.overwrite)
+                            kts_mean_shot_seconds=FLAGS.kts_mean_shot_seconds, overwrite=FLAGS.overwrite,
+                            clip_dtype=FLAGS.clip_dtype)
     except (ValueError, RuntimeError, OSError) as e:  # VideoError, ClipError, DataError, CheckpointError
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
@@ -173,6 +176,9 @@ def define_flags():
     flags.DEFINE_string("out", None, "summary video to write (.mp4)", required=True)
     flags.DEFINE_string("title", None, "title or prompt for the semantic tokens (default: the file name)")
     flags.DEFINE_string("clip_model", None, "CLIP folder (config.json, model.safetensors, tokenizer.json; default: the run's)")
+    flags.DEFINE_enum("clip_dtype", "auto", ["auto", "float32", "bfloat16"],
+                      "CLIP's dense products: 'auto' is bfloat16 on a CPU with bf16 units (AVX512-BF16, AMX), "
+                      "where it was measured 1.7x faster; float32 elsewhere")
     flags.DEFINE_float("fps", None, "sampling rate (default: the run's, else 2)")
     flags.DEFINE_float("budget", 0.15, "summary length as a fraction of the video")
     flags.DEFINE_string("split", None, "which split's model: its index, or 'all' for the mean score of every "

@@ -15,7 +15,9 @@ import contextlib
 import dataclasses
 import fractions
 import os
-from typing import Iterator, Optional
+import queue
+import threading
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
@@ -121,6 +123,29 @@ class SampledVideo:
         return self.n_frames / self.fps
 
 
+def _samples(path: str, sample_fps: float, size: Optional[int], info: dict) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Yields ``(index, seconds, rgb)`` of the first frame of every ``1 / sample_fps``
+    seconds (every frame with ``sample_fps <= 0``); ``info`` gets the video's ``fps``
+    and ``expected_frames`` (the container's count, 0 if unknown) first, then
+    ``n_frames``, ``width`` and ``height`` when decoding ends."""
+    with open_video(path) as (_, stream):
+        info["fps"] = float(frame_rate(stream))
+        seconds = float(stream.duration * stream.time_base) if stream.duration else 0.0
+        info["expected_frames"] = stream.frames or round(seconds * info["fps"])  # 0: unknown
+    last_slot = None
+    for index, t, frame in decode_frames(path):
+        info.update(n_frames=index + 1, width=frame.width, height=frame.height)
+        slot = index if sample_fps <= 0 else int(np.floor(max(t, 0.0) * sample_fps + 1e-6))
+        if last_slot is None or slot > last_slot:
+            last_slot = slot
+            yield index, t, _resize_crop(frame, size)
+
+
+def _sampled_video(frames, picks, times, info) -> SampledVideo:
+    return SampledVideo(frames=frames, picks=np.asarray(picks, np.int64), times=np.asarray(times, np.float64),
+                        n_frames=info["n_frames"], fps=info["fps"], width=info["width"], height=info["height"])
+
+
 def sample_frames(path: str, sample_fps: float = 2.0, size: Optional[int] = None) -> SampledVideo:
     """Decodes ``path`` and keeps the first frame of every ``1 / sample_fps`` seconds.
 
@@ -130,22 +155,85 @@ def sample_frames(path: str, sample_fps: float = 2.0, size: Optional[int] = None
       size: resize the shorter side to ``size`` and centre-crop to a square
         (CLIP's preprocessing); None keeps the full frame.
     """
-    frames, picks, times = [], [], []
-    last_slot = None
-    n, width, height = 0, 0, 0
-    with open_video(path) as (_, stream):
-        fps = float(frame_rate(stream))
-    for index, t, frame in decode_frames(path):
-        n = index + 1
-        width, height = frame.width, frame.height
-        slot = index if sample_fps <= 0 else int(np.floor(max(t, 0.0) * sample_fps + 1e-6))
-        if last_slot is None or slot > last_slot:
-            last_slot = slot
-            frames.append(_resize_crop(frame, size))
+    info: dict = {}
+    picks, times, frames = zip(*_samples(path, sample_fps, size, info))
+    return _sampled_video(np.stack(frames), picks, times, info)
+
+
+def sample_and_encode(path: str, encode: Callable[[np.ndarray], np.ndarray], sample_fps: float = 2.0,
+                      size: Optional[int] = None, batch_size: int = 64,
+                      progress: bool = True) -> tuple[SampledVideo, np.ndarray]:
+    """:func:`sample_frames` feeding ``encode`` as it goes, without holding the pixels.
+
+    A second thread decodes while this one runs ``encode`` ((B, S, S, 3) uint8 -> (B, D),
+    e.g. CLIP) on each ``batch_size`` sampled frames (the last batch fewer), so decoding
+    and encoding overlap and at most a few batches of frames exist at a time.  With
+    ``progress``, a bar with ETA over the sampled frames on a terminal.
+
+    Returns:
+      (the SampledVideo with an empty ``frames``, (T, D) the encodings in order).
+    """
+    info: dict = {}
+    picks, times, outputs, batch = [], [], [], []
+    bar = require_extra("tqdm", "progress bars").tqdm(desc=os.path.basename(path), unit="frame", leave=False,
+                                                      disable=None if progress else True)
+    with bar, contextlib.closing(_prefetched(_samples(path, sample_fps, size, info), 2 * batch_size)) as samples:
+        for index, t, rgb in samples:
+            if bar.total is None and info["expected_frames"]:
+                n = info["expected_frames"]
+                bar.total = n if sample_fps <= 0 else int(np.ceil(n / info["fps"] * sample_fps))
             picks.append(index)
             times.append(t)
-    return SampledVideo(frames=np.stack(frames), picks=np.asarray(picks, np.int64),
-                        times=np.asarray(times, np.float64), n_frames=n, fps=fps, width=width, height=height)
+            batch.append(rgb)
+            if len(batch) == batch_size:
+                outputs.append(encode(np.stack(batch)))
+                bar.update(len(batch))
+                batch = []
+        if batch:
+            outputs.append(encode(np.stack(batch)))
+    return _sampled_video(np.zeros((0,), np.uint8), picks, times, info), np.concatenate(outputs)
+
+
+def _prefetched(items: Iterator, depth: int) -> Iterator:
+    """The items of ``items``, produced by a second thread up to ``depth`` ahead of the
+    consumer.  The producer's exception is raised here; a consumer that stops early (an
+    exception, ``close``) stops the producer and waits for it, so no thread outlives it."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop, end = threading.Event(), object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def produce():
+        try:
+            for x in items:
+                if not put((None, x)):
+                    return
+            put((None, end))
+        except BaseException as e:  # handed to the consumer
+            put((e, None))
+        finally:
+            items.close()
+
+    thread = threading.Thread(target=produce, name="sgvs_jax-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            error, x = q.get()
+            if error is not None:
+                raise error
+            if x is end:
+                return
+            yield x
+    finally:
+        stop.set()
+        thread.join()
 
 
 def segments(keep: np.ndarray) -> list[tuple[int, int]]:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sgvs_jax.clip_features import (BOS, EOS, ClipEncoder, ClipError, clip_tokenizer, convert_transformers_flax,
-                                    save_random_clip)
+                                    resolve_matmul_dtype, save_random_clip)
 
 transformers = pytest.importorskip("transformers")
 
@@ -60,6 +60,28 @@ def test_image_features_batch_and_vary(encoder):
     assert (unit @ unit.T)[np.triu_indices(11, 1)].max() < 0.999
     with pytest.raises(ClipError, match=r"expected \(N, 32, 32, 3\)"):
         encoder.encode_images(frames[:, :16])
+
+
+def test_bfloat16_products_agree_with_float32(clip_dir, encoder, monkeypatch):
+    """bf16 operands with float32 accumulation: the float32 features to about 1e-3 (not the
+    same bits: the products really are bf16); 'auto' picks bf16 on a CPU with bf16 units only."""
+    import jax
+
+    import sgvs_jax.provenance as prov
+    bf16 = ClipEncoder(clip_dir, batch_size=8, matmul_dtype="bfloat16")
+    frames = np.random.default_rng(1).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    a, b = encoder.encode_images(frames), bf16.encode_images(frames)
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cos.min() > 0.999 and not np.array_equal(a, b)
+    (_, pa), (_, pb) = encoder.encode_text("a dog"), bf16.encode_text("a dog")
+    assert pa @ pb / np.linalg.norm(pa) / np.linalg.norm(pb) > 0.999
+    assert (encoder.describe()["clip_matmul_dtype"], bf16.describe()["clip_matmul_dtype"]) == ("float32", "bfloat16")
+    monkeypatch.setattr(prov, "cpu", lambda: {"features": ["avx2", "fma"]})
+    assert resolve_matmul_dtype("auto") == "float32"
+    monkeypatch.setattr(prov, "cpu", lambda: {"features": ["avx2", "avx512_bf16"]})
+    assert resolve_matmul_dtype("auto") == ("bfloat16" if jax.default_backend() == "cpu" else "float32")
+    with pytest.raises(ClipError, match="'float16' is not one of"):
+        ClipEncoder(clip_dir, matmul_dtype="float16")
 
 
 def test_text_tokens_share_the_joint_space(encoder):

@@ -1,6 +1,7 @@
 """PyAV decoding/encoding and the bad-input errors of sgvs_jax.video_io."""
 
 import os
+import threading
 
 import av
 import numpy as np
@@ -133,9 +134,52 @@ def bad_videos(directory, good_path):
 
 def test_bad_inputs_name_the_file(scene_video, tmp_path):
     for name, (path, message) in bad_videos(tmp_path, scene_video[0]).items():
-        with pytest.raises(VideoError, match=message) as e:
-            video_io.sample_frames(path, 2.0, 32)
-        assert path in str(e.value), name
+        for sample in (lambda p: video_io.sample_frames(p, 2.0, 32),
+                       lambda p: video_io.sample_and_encode(p, lambda b: b[:, 0, 0], 2.0, 32)):
+            with pytest.raises(VideoError, match=message) as e:
+                sample(path)
+            assert path in str(e.value), name
+
+
+def test_sample_and_encode_streams_what_sample_frames_keeps(scene_video):
+    """The same samples as sample_frames, encoded in order in batches as they are decoded."""
+    path, _ = scene_video
+    full = video_io.sample_frames(path, 2.0, size=32)
+    sizes = []
+
+    def encode(batch):
+        sizes.append(len(batch))
+        return batch.reshape(len(batch), -1)[:, :7].astype(np.float32)
+
+    sampled, encoded = video_io.sample_and_encode(path, encode, 2.0, size=32, batch_size=5)
+    assert sizes == [5, 5, 3] and sampled.frames.size == 0
+    np.testing.assert_array_equal(encoded, full.frames.reshape(13, -1)[:, :7])
+    np.testing.assert_array_equal(sampled.picks, full.picks)
+    np.testing.assert_array_equal(sampled.times, full.times)
+    assert ((sampled.n_frames, sampled.fps, sampled.width, sampled.height)
+            == (full.n_frames, full.fps, full.width, full.height) == (65, 10.0, 112, 64))
+
+
+def test_sample_and_encode_errors_stop_the_decoding_thread(scene_video, monkeypatch):
+    path, _ = scene_video
+
+    def broken_encoder(batch):
+        raise RuntimeError("encoder broke")
+
+    with pytest.raises(RuntimeError, match="encoder broke"):
+        video_io.sample_and_encode(path, broken_encoder, 2.0, 32, batch_size=2)
+    real = video_io.decode_frames
+
+    def fails_midway(p):  # the codec gives up after 20 frames
+        for item in real(p):
+            if item[0] == 20:
+                raise VideoError(f"{p}: cannot decode frame 21")
+            yield item
+
+    monkeypatch.setattr(video_io, "decode_frames", fails_midway)
+    with pytest.raises(VideoError, match="cannot decode frame 21"):
+        video_io.sample_and_encode(path, lambda b: b[:, 0, 0], 2.0, 32, batch_size=2)
+    assert not [t for t in threading.enumerate() if t.name == "sgvs_jax-decode"]
 
 
 def test_missing_extra_says_how_to_install():

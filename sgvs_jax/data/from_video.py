@@ -21,7 +21,7 @@ import numpy as np
 
 from sgvs_jax.data.kts import segment_features
 from sgvs_jax.data.video import Video
-from sgvs_jax.video_io import SampledVideo, VideoError, sample_frames
+from sgvs_jax.video_io import SampledVideo, VideoError, sample_and_encode
 
 # Root attribute of an extracted h5 recording how its features were made, and
 # the settings used where it is absent.
@@ -68,9 +68,8 @@ def video_from_file(path: str, encoder, key: str = "video_1", sample_fps: float 
     Returns:
       (Video, SampledVideo without its frames).
     """
-    sampled = sample_frames(path, sample_fps, encoder.image_size)
-    features = encoder.encode_images(sampled.frames)
-    sampled.frames = np.zeros((0,), np.uint8)  # free the pixels
+    sampled, features = sample_and_encode(path, encoder.encode_images, sample_fps, encoder.image_size,
+                                          encoder.batch_size)  # decoding and CLIP overlap
     steps = None
     if kts_mean_shot_seconds is not None and kts_mean_shot_seconds > 0:
         steps = kts_mean_shot_seconds * (sample_fps if sample_fps > 0 else sampled.fps)
