@@ -3,11 +3,11 @@ randomly initialised CLIP of ViT-B/32 size (the weights cannot be downloaded
 here; the cost depends on the architecture, not on the values).
 
     python benchmarks/summarize_speed.py [--seconds 120] [--width 640] [--height 360] [--fps 30] [--repeat 1]
-        [--clip_dtype auto]
+        [--clip_dtype auto] [--runs 1]
 
 Prints the times of summarize's stages (decoding, with CLIP image features of each
 batch computed meanwhile; CLIP text; KTS; writing the summary), the whole as a
-multiple of real time and the pipeline's peak resident memory; then, not in the
+multiple of real time (medians over ``--runs``) and the pipeline's peak resident memory; then, not in the
 total, decoding and CLIP each alone, and with ``--clip_dtype`` resolving to bfloat16
 (summarize's default 'auto' on a CPU with bf16 units) the float32 CLIP's time and the
 smallest cosine between the two features.  ``--seconds 600 --width 1920 --height 1080
@@ -107,6 +107,7 @@ def main():
     p.add_argument("--sample_fps", type=float, default=2.0)
     p.add_argument("--clip_only", type=int, default=0, help="time CLIP image features of N random frames only")
     p.add_argument("--repeat", type=int, default=1, help="make seconds/repeat of video and repeat it (long videos)")
+    p.add_argument("--runs", type=int, default=1, help="run the pipeline this many times; report medians")
     p.add_argument("--clip_dtype", default="auto", choices=["auto", "float32", "bfloat16"],
                    help="CLIP's dense products (as summarize's --clip_dtype)")
     p.add_argument("--out", default="", help="also write the figures to this JSON file")
@@ -139,25 +140,28 @@ def main():
             clip_dir = pool.apply(build_b32, (os.path.join(work, "clip"),))
         encoder = ClipEncoder(clip_dir, matmul_dtype=args.clip_dtype)
         load = time.perf_counter() - t0
-        times, parts = {}, {}
+        runs, parts = [], {}
         encoder.encode_images(np.zeros((1, encoder.image_size, encoder.image_size, 3), np.uint8))  # compile once
-        t0 = time.perf_counter()  # summarize's path: CLIP runs on each batch while the next is decoded
-        sampled, feats = sample_and_encode(video, encoder.encode_images, args.sample_fps, encoder.image_size,
-                                           encoder.batch_size, progress=False)
-        times["decode + sample + CLIP image features (overlapped)"] = time.perf_counter() - t0
         encoder.encode_text("warm up")
-        t0 = time.perf_counter()
-        encoder.encode_text("a video of coloured scenes")
-        times["CLIP text features"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        shots = segment_features(feats, mean_shot_steps=4.0 * args.sample_fps)
-        times["KTS"] = time.perf_counter() - t0
-        keep = np.zeros(sampled.n_frames, bool)  # 15 %: a 3-s segment in every 20 s, as selected shots lie
-        for start in range(0, sampled.n_frames, int(20 * args.fps)):
-            keep[start + int(8 * args.fps): start + int(11 * args.fps)] = True
-        t0 = time.perf_counter()
-        write_selected_frames(video, os.path.join(work, "summary.mp4"), keep)
-        times["write 15 % summary (seek, H.264 + AAC)"] = time.perf_counter() - t0
+        for _ in range(args.runs):  # the whole pipeline again: the figures are each stage's median
+            times = {}
+            t0 = time.perf_counter()  # summarize's path: CLIP runs on each batch while the next is decoded
+            sampled, feats = sample_and_encode(video, encoder.encode_images, args.sample_fps, encoder.image_size,
+                                               encoder.batch_size, progress=False)
+            times["decode + sample + CLIP image features (overlapped)"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            encoder.encode_text("a video of coloured scenes")
+            times["CLIP text features"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            shots = segment_features(feats, mean_shot_steps=4.0 * args.sample_fps)
+            times["KTS"] = time.perf_counter() - t0
+            keep = np.zeros(sampled.n_frames, bool)  # 15 %: a 3-s segment in every 20 s, as selected shots lie
+            for start in range(0, sampled.n_frames, int(20 * args.fps)):
+                keep[start + int(8 * args.fps): start + int(11 * args.fps)] = True
+            t0 = time.perf_counter()
+            write_selected_frames(video, os.path.join(work, "summary.mp4"), keep)
+            times["write 15 % summary (seek, H.264 + AAC)"] = time.perf_counter() - t0
+            runs.append(times)
         rss = peak_rss_gib()  # the pipeline's; the parts below hold every frame and a second CLIP
         t0 = time.perf_counter()
         frames = sample_frames(video, args.sample_fps, encoder.image_size).frames
@@ -176,14 +180,17 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    total = sum(times.values())
+    totals = [sum(t.values()) for t in runs]
+    times = {k: float(np.median([t[k] for t in runs])) for k in runs[0]}
+    total = float(np.median(totals))
     print(f"video: {args.seconds:.0f} s, {args.width}x{args.height} @ {args.fps} fps = {sampled.n_frames} frames; "
           f"{len(sampled.picks)} steps at {args.sample_fps} fps; {len(shots)} KTS shots")
     print(f"CLIP: random ViT-B/32-sized CLIP ({encoder.dim}-d), {encoder.matmul_dtype} products, "
           f"load {load:.1f} s (not counted)")
     for k, v in times.items():
         print(f"  {k:<42} {v:7.2f} s")
-    print(f"  {'total':<42} {total:7.2f} s  = {total / args.seconds:.3f} x real time")
+    print(f"  {'total':<42} {total:7.2f} s  = {total / args.seconds:.3f} x real time"
+          + (f" (median of {len(runs)} runs: {', '.join(f'{t:.2f}' for t in totals)} s)" if len(runs) > 1 else ""))
     for k, v in parts.items():
         print(f"  ({k}: {v:.5g}{'' if k.startswith('min') else ' s'}, not in the total)")
     print(f"peak resident memory of the pipeline: {rss:.2f} GiB")
@@ -197,6 +204,7 @@ def main():
                               "not_in_total": {k: round(v, 6) for k, v in parts.items()},
                               "seconds": {k: round(v, 3) for k, v in times.items()}, "total_s": round(total, 3),
                               "x_real_time": round(total / args.seconds, 4),
+                              "runs": len(runs), "totals_s": [round(t, 3) for t in totals],
                               "peak_rss_gib": round(rss, 3), "repeat": args.repeat,
                               "command": " ".join(["python benchmarks/summarize_speed.py"] + sys.argv[1:]),
                               "provenance": {k: v for k, v in provenance().items() if k != "config"}})
