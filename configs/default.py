@@ -58,6 +58,9 @@ def get_config():
     # FSSA score S_t = alpha * c(cos) + (1 - alpha) * h_t with c = max(cos, 0) ('relu') or
     # (1 + cos) / 2 ('affine', the earlier form; its floor of 0.5 saturates h_t under sigma = 0.3).
     c.model.cosine_term = "relu"
+    # The selector's input: 'layer' (LayerNorm over each step's features: its scale is removed)
+    # or 'none' (the step's scale, relative to its video's mean step norm, reaches the selector).
+    c.model.visual_norm = "layer"
 
     c.train = ml_collections.ConfigDict()
     c.train.num_epochs = 10

@@ -18,6 +18,7 @@ CHOICES = {
     "data.eval_mode": ("avg", "max"),
     "model.decoder_queries": ("positions", "memory"),
     "model.cosine_term": ("relu", "affine"),
+    "model.visual_norm": ("layer", "none"),
     "train.schedule": ("incremental", "joint"),
     "train.selection": ("concrete", "soft"),
     "train.recon": ("stepwise", "pooled"),

@@ -74,3 +74,18 @@ def test_without_tokens_t_is_the_frames_own_clip_feature():
     with pytest.raises(ValueError, match="needs semantic tokens or CLIP frame features"):
         Selector(config=TransformerConfig(d_model=16, num_heads=2, mlp_dim=32), use_tokens=False).init(
             jax.random.PRNGKey(0), x, mask, tokens, token_mask, frame_sem)
+
+
+def test_step_scale_reaches_the_selector_only_without_its_layer_norm():
+    """visual_norm='layer' removes each step's scale (LayerNorm); 'none' lets it through, so
+    a step's score can follow how strong its features are (model.visual_norm)."""
+    x, mask, tokens, token_mask, frame_sem = inputs()
+    louder = x.at[:, 3].multiply(4.0)
+    diffs = {}
+    for norm in ("layer", "none"):
+        sel = Selector(config=TransformerConfig(d_model=16, num_heads=2, mlp_dim=32, dropout=0.0), num_layers=1,
+                       visual_norm=norm)
+        params = sel.init(jax.random.PRNGKey(0), x, mask, tokens, token_mask, frame_sem)
+        a, b = (np.asarray(sel.apply(params, v, mask, tokens, token_mask, frame_sem)["scores"]) for v in (x, louder))
+        diffs[norm] = np.abs(a - b).max()
+    assert diffs["layer"] < 1e-4 < 1e-2 < diffs["none"]

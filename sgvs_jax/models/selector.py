@@ -37,11 +37,13 @@ class Selector(nn.Module):
     use_tokens: bool = True
     cosine_term: str = "relu"
     identity_dim: int = 0
+    visual_norm: str = "layer"  # 'layer': LayerNorm before the projection | 'none': the step's scale kept
 
     @nn.compact
     def __call__(self, x, mask, tokens, token_mask, frame_sem, deterministic: bool = True):
         d = self.config.d_model
-        xp = nn.Dense(d, name="visual_proj")(nn.LayerNorm(name="visual_norm")(x))
+        xn = nn.LayerNorm(name="visual_norm")(x) if self.visual_norm == "layer" else x
+        xp = nn.Dense(d, name="visual_proj")(xn)
         xp = xp + sinusoidal_positions(x.shape[1], d)[None]
         seq_in, out = xp, {}
         if self.use_fssa:
