@@ -17,10 +17,12 @@ from sgvs_jax.data.batching import batch_options, bucket_lengths_for, bucket_of,
 from sgvs_jax.data.video import Video
 from sgvs_jax.models import build_model
 from sgvs_jax.train_steps import make_predict
+from sgvs_jax.workdir import with_added_keys
 
 
 def read_run_config(run_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
-    """(config, results) of a run folder written by ``sgvs_jax.main``."""
+    """(config, results) of a run folder written by ``sgvs_jax.main``; keys added to the
+    config since the run was made hold the values it trained with (``ADDED_KEYS``)."""
     path = os.path.join(run_dir, "results.json")
     if not os.path.isdir(run_dir):
         raise CheckpointError(f"{run_dir}: run folder not found")
@@ -30,7 +32,7 @@ def read_run_config(run_dir: str) -> tuple[ml_collections.ConfigDict, dict]:
     try:
         with open(path) as f:
             results = json.load(f)
-        config = ml_collections.ConfigDict(results["provenance"]["config"])
+        config = ml_collections.ConfigDict(with_added_keys(results["provenance"]["config"]))
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path}: unreadable or has no provenance.config ({e})") from e
     return config, results

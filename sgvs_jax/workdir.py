@@ -56,6 +56,21 @@ def training_config(config) -> dict:
     return d
 
 
+def with_added_keys(config: dict) -> dict:
+    """A recorded config (a dict) with every ADDED_KEYS key it lacks set to the value it
+    trained with, so that code reading an older run's config finds every current key."""
+    if not isinstance(config, dict):
+        return config  # not a recorded config: its reader names the file
+    out = json.loads(json.dumps(config))
+    for dotted, value in ADDED_KEYS.items():
+        *parents, last = dotted.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node.setdefault(last, value)
+    return out
+
+
 def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     """``['train.seed: 0 -> 1', ...]`` for every leaf that differs (a key of ADDED_KEYS absent
     from ``old`` is its old-behaviour value there)."""

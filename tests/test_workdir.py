@@ -224,3 +224,20 @@ def test_a_key_added_later_matches_runs_recorded_before_it():
     assert differences(old, {"train": {"sigma": 0.3, "recon_steps": "unselected"}}) == [
         "train.recon_steps: 'all' -> 'unselected'"]
     assert differences(old, {"train": {"sigma": 0.3, "other": 1}}) == ["train.other: '<absent>' -> 1"]
+
+
+def test_an_older_runs_config_reads_with_the_values_it_trained_with(tmp_path):
+    """summarize and the scorer read a run's recorded config: keys added since (ADDED_KEYS)
+    hold the old-behaviour values there, and the recorded values are kept."""
+    from sgvs_jax.inference import read_run_config
+    from sgvs_jax.models import build_model
+    from sgvs_jax.workdir import ADDED_KEYS
+    recorded = tiny_config().to_dict()
+    del recorded["model"]["visual_norm"], recorded["train"]["recon_steps"]
+    recorded["model"]["d_model"] = 16
+    (tmp_path / "results.json").write_text(json.dumps({"provenance": {"config": recorded}}))
+    config, _ = read_run_config(str(tmp_path))
+    for dotted, value in ADDED_KEYS.items():
+        block, key = dotted.split(".")
+        assert config[block][key] == value
+    assert config.model.d_model == 16 and build_model(config, 32).selector.visual_norm == "layer"

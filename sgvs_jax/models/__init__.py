@@ -82,7 +82,7 @@ def build_model(config, feature_dim: int) -> SGVS:
     tc = TransformerConfig.from_config(m)
     return SGVS(
         selector=Selector(config=tc, num_layers=m.num_layers, use_fssa=m.use_fssa, use_frame_semantics=use_frames,
-                          use_tokens=use_tokens, cosine_term=m.cosine_term, visual_norm=m.get("visual_norm", "layer"),
+                          use_tokens=use_tokens, cosine_term=m.cosine_term, visual_norm=m.visual_norm,
                           identity_dim=feature_dim if config.train.video_weight else 0),
         encoder=Encoder(config=tc, num_layers=m.num_layers),
         decoder=Decoder(config=tc, out_dim=feature_dim, num_layers=m.num_layers, queries=m.decoder_queries),
