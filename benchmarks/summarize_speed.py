@@ -108,7 +108,8 @@ def main():
     p.add_argument("--clip_only", type=int, default=0, help="time CLIP image features of N random frames only")
     p.add_argument("--repeat", type=int, default=1, help="make seconds/repeat of video and repeat it (long videos)")
     p.add_argument("--runs", type=int, default=1, help="run the pipeline this many times; report medians")
-    p.add_argument("--clip_dtype", default="auto", choices=["auto", "float32", "bfloat16"],
+    from sgvs_jax.clip_features import MATMUL_DTYPES
+    p.add_argument("--clip_dtype", default="auto", choices=MATMUL_DTYPES,
                    help="CLIP's dense products (as summarize's --clip_dtype)")
     p.add_argument("--out", default="", help="also write the figures to this JSON file")
     args = p.parse_args()

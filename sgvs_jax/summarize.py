@@ -176,7 +176,8 @@ def define_flags():
     flags.DEFINE_string("out", None, "summary video to write (.mp4)", required=True)
     flags.DEFINE_string("title", None, "title or prompt for the semantic tokens (default: the file name)")
     flags.DEFINE_string("clip_model", None, "CLIP folder (config.json, model.safetensors, tokenizer.json; default: the run's)")
-    flags.DEFINE_enum("clip_dtype", "auto", ["auto", "float32", "bfloat16"],
+    from sgvs_jax.clip_features import MATMUL_DTYPES
+    flags.DEFINE_enum("clip_dtype", "auto", list(MATMUL_DTYPES),
                       "CLIP's dense products: 'auto' is bfloat16 on a CPU with bf16 units (AVX512-BF16, AMX), "
                       "where it was measured 1.7x faster; float32 elsewhere")
     flags.DEFINE_float("fps", None, "sampling rate (default: the run's, else 2)")

@@ -191,6 +191,7 @@ def sample_and_encode(path: str, encode: Callable[[np.ndarray], np.ndarray], sam
                 batch = []
         if batch:
             outputs.append(encode(np.stack(batch)))
+            bar.update(len(batch))
     return _sampled_video(np.zeros((0,), np.uint8), picks, times, info), np.concatenate(outputs)
 
 
