@@ -75,7 +75,8 @@ def get_config():
     c.train.budget = "mean"
     # Selection bottleneck (sgvs_jax/models/bottleneck.py): 'concrete' = a relaxed Bernoulli
     # draw of about sigma*T steps per update, the only steps the generator sees; 'soft' = x*s
-    # (SUM-GAN-AAE weighting, no bottleneck).
+    # (SUM-GAN-AAE weighting, no bottleneck); 'topk' = exactly the round(sum(s)) highest scores, a
+    # straight-through gradient (ablation).
     c.train.selection = "concrete"
     c.train.selection_temperature = 0.5
     c.train.recon = "stepwise"  # 'stepwise' (discriminator states per step) | 'pooled' (their mean)

@@ -20,7 +20,7 @@ CHOICES = {
     "model.cosine_term": ("relu", "affine"),
     "model.visual_norm": ("layer", "none"),
     "train.schedule": ("incremental", "joint"),
-    "train.selection": ("concrete", "soft"),
+    "train.selection": ("concrete", "soft", "topk"),
     "train.recon": ("stepwise", "pooled"),
     "train.recon_steps": ("all", "unselected"),
     "train.budget": ("mean", "rank"),
