@@ -138,9 +138,9 @@ class Checkpointer:
         history = out["history"]
         if not isinstance(history, dict) or "epochs" not in history:
             raise CheckpointError(f"checkpoint {path}: history is missing or malformed")
-        from sgvs_jax.workdir import differences, training_config
-        saved_config = history.get("training_config")
-        saved_config = None if saved_config is None else training_config(saved_config)
+        from sgvs_jax.workdir import differences, training_config, with_added_keys
+        saved_config = history.get("training_config")  # keys added since it was saved: their old values
+        saved_config = None if saved_config is None else training_config(with_added_keys(saved_config))
         if config is not None and saved_config is not None and saved_config != config:
             diff = differences(saved_config, config)
             raise CheckpointError(f"checkpoint {path} was saved under another training config "

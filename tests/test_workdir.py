@@ -115,6 +115,31 @@ def test_a_checkpoint_of_another_config_is_refused(finished, tmp_path):
         train.train_and_evaluate(cfg, workdir)
 
 
+def test_a_run_recorded_before_a_key_existed_resumes(finished, tmp_path):
+    """A workdir (its record and its checkpoints) written before an ADDED_KEYS key
+    existed resumes under that key's old-behaviour value, as if it had recorded it."""
+    from sgvs_jax.workdir import ADDED_KEYS
+
+    def drop_added(config):
+        for dotted in ADDED_KEYS:
+            block, key = dotted.split(".")
+            config[block].pop(key, None)
+
+    workdir = copy_of(finished, tmp_path)
+    record = json.load(open(os.path.join(workdir, RUN_CONFIG)))
+    drop_added(record["training_config"])
+    json.dump(record, open(os.path.join(workdir, RUN_CONFIG), "w"))
+    histories = [os.path.join(root, "metadata") for root, _, files in os.walk(workdir)
+                 if os.path.basename(root) == "history" and "metadata" in files]
+    assert histories
+    for path in histories:
+        history = json.load(open(path))
+        drop_added(history["training_config"])
+        json.dump(history, open(path, "w"))
+    again = train.train_and_evaluate(tiny_config(num_epochs=2), workdir)
+    assert again["splits"]["0"]["history"] == finished[1]["splits"]["0"]["history"]
+
+
 def test_one_process_at_a_time(tmp_path):
     cfg = tiny_config()
     with Workdir(str(tmp_path / "w"), cfg):
