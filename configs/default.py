@@ -92,6 +92,12 @@ def get_config():
     # of a learned projection Z_t must single out the video's own mean feature among the training
     # videos'. 0 = off.
     c.train.video_weight = 0.0
+    # Stage-1 teacher (needs no title): the scores' per-video correlation with the ranks of a
+    # training-free criterion of the features (sgvs_jax/evaluation/baselines.py; 'feature_norm' is
+    # the one that serves both TVSum and representativeness-rewarding data) is pulled towards 1
+    # (losses.rank_agreement). '' = off.
+    c.train.teacher = ""
+    c.train.teacher_weight = 1.0
     c.train.gan_weight = 1.0
     c.train.uniform_fake = True  # random-score reconstructions as extra fakes (SUM-GAN)
     # Videos per gradient pass: 0 = the whole batch; m > 0 = slices of m videos with their own

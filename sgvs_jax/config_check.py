@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import numbers
 
+from sgvs_jax.evaluation.baselines import CRITERIA
+
 MAX_BUCKET = 1 << 15  # steps; an hour at 8 steps per second. Longer needs a deliberate data.buckets.
 
 CHOICES = {
@@ -138,7 +140,11 @@ def check_config(config) -> None:
         bad("data.semantic_sources", sources, f"holds no title, which train.semantic_weight="
             f"{_get(config, 'train.semantic_weight')} (the video-title term) needs: set it to 0 "
             "(train.video_weight needs no title)")
-    for key in ("sparsity_weight", "feature_recon_weight", "semantic_weight", "video_weight", "gan_weight"):
+    teacher = _get(config, "train.teacher")
+    if teacher is not _MISSING and teacher and teacher not in CRITERIA:
+        bad("train.teacher", teacher, f"use '' (off) or a training-free criterion: {', '.join(CRITERIA)}")
+    for key in ("sparsity_weight", "feature_recon_weight", "semantic_weight", "video_weight", "gan_weight",
+                "teacher_weight"):
         number(f"train.{key}", 0)
 
     # optim, eval, checkpoint

@@ -57,6 +57,17 @@ def rank_budget(scores, mask, valid, sigma):
     return batch_mean(per_video / jnp.maximum(length, 1), valid)
 
 
+def rank_agreement(scores, teacher, mask, valid):
+    """1 - Pearson correlation, over each video's real steps, of the scores with the
+    ``teacher``'s ranks (B, T): scale-free, so it leaves the level of the scores to the
+    budget term.  A video whose teacher is constant contributes a constant (no gradient)."""
+    def centred(x):
+        return jnp.where(mask, x - masked_mean(x, mask, axis=1)[:, None], 0.0)
+    s, t = centred(scores), centred(teacher)
+    corr = (s * t).sum(1) / jnp.sqrt((s * s).sum(1) * (t * t).sum(1) + 1e-12)
+    return batch_mean(1.0 - corr, valid)
+
+
 def lsgan_generator(prob_fake, valid):
     """Least-squares GAN generator term: (D(G(x)) - 1)^2."""
     return batch_mean((prob_fake - 1.0) ** 2, valid)

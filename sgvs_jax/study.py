@@ -53,6 +53,8 @@ VARIANTS = {  # name -> config overrides; each ablation switches one thing back 
     "no_title_rank_budget": {**NO_TITLE, "train.budget": "rank"},  # a budget scores at sigma cannot meet
     "no_title_video_term_rank": {**NO_TITLE, "train.video_weight": 0.5, "train.budget": "rank"},
     "no_title_masked_recon": {**NO_TITLE, "train.recon_steps": "unselected"},  # rebuild only the unkept steps
+    "no_title_teacher": {**NO_TITLE, "train.teacher": "feature_norm"},  # agree with the feature norm's ranks
+    "teacher": {"train.teacher": "feature_norm"},
     "no_title_topk": {**NO_TITLE, "train.selection": "topk"},  # a hard choice, straight-through gradient
     "no_title_clip_frames": {"data.semantic_sources": ("clip_frames",), "train.semantic_weight": 0.0},
     "no_title_step_scale": {**NO_TITLE, "model.visual_norm": "none"},  # the selector sees each step's scale

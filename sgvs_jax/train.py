@@ -28,6 +28,7 @@ from sgvs_jax.data import (bucket_lengths_for, fingerprint, iterate_batches, loa
                            resolve_sources)
 from sgvs_jax.data.batching import batch_options, bucket_of, normalize, semantic_dim, title_of
 from sgvs_jax.evaluation import evaluate_videos, random_baseline, training_free_baselines
+from sgvs_jax.evaluation.baselines import criterion_ranks
 from sgvs_jax.evaluation.protocol import scorable
 from sgvs_jax.files import write_json
 from sgvs_jax.metrics_writer import MetricWriter
@@ -85,6 +86,7 @@ class Trainer:
         self.predict = compilation.jit(make_predict(self.model, outputs=("scores", "h", "cos", "alpha")))
         self.batch_options = batch_options(config.data)
         self.bank_size = len(videos)
+        self._teacher_ranks = {}  # video key -> (T,) ranks of train.teacher
         self._init = compilation.jit(lambda r, b: init_state(self.model, self.stages, r, b, tcfg.sigma))
 
     def banks(self, train_videos) -> dict:
@@ -155,7 +157,24 @@ class Trainer:
                                            **self.batch_options):
             if "video_bank" in banks:  # which bank rows are each video's own
                 batch["video_index"] = np.array([index.get(k, -1) for k in keys], np.int32)
+            if self.config.train.teacher:
+                batch["teacher"] = self.teacher_targets(videos, keys, batch["mask"].shape)
             yield {**batch, **banks}
+
+    def teacher_targets(self, videos, keys, shape) -> np.ndarray:
+        """(B, T) the ``train.teacher`` criterion's ranks of each video of ``keys`` (zeros
+        on padding and empty slots), of the features as the model sees them; computed once
+        per video."""
+        cache = self._teacher_ranks
+        by_key = {v.key: v for v in videos}
+        out = np.zeros(shape, np.float32)
+        for i, k in enumerate(keys):
+            if k is not None:
+                if k not in cache:
+                    cache[k] = criterion_ranks(normalize(by_key[k].features, self.config.data.normalization),
+                                               self.config.train.teacher)
+                out[i, :len(cache[k])] = cache[k]
+        return out
 
     def train_batches(self, videos, rng, banks=None, bucket_rng=None):
         """:meth:`host_batches`, placed on the devices."""

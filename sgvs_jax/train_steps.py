@@ -4,7 +4,7 @@ A training stage is one :class:`Stage` record, declared once in :func:`make_stag
 its name, the parameter subtrees it trains, its optimizer, its loss and the epoch
 from which it runs (SUM-GAN-AAE incremental training):
 
-  stage1  selector + encoder   reconstruction + sparsity (+ video-title contrast)
+  stage1  selector + encoder   reconstruction + sparsity (+ video-title contrast, teacher)
   stage2  decoder              reconstruction + least-squares GAN generator term
   stage3  discriminator        least-squares GAN discriminator term (after warm-up)
 
@@ -170,7 +170,8 @@ def contrast_videos(batch):
 def selector_loss(o, batch, sigma, cfg):
     """Stage 1: reconstruction + the budget (``train.budget``: 'mean' |mean(s) - sigma|, or
     'rank', :func:`sgvs_jax.losses.rank_budget`) (+ the video-title and the
-    video-identity contrasts, :func:`sgvs_jax.losses.pooled_contrast`)."""
+    video-identity contrasts, :func:`sgvs_jax.losses.pooled_contrast`) (+ agreement with
+    the ranks of a training-free ``train.teacher``, :func:`sgvs_jax.losses.rank_agreement`)."""
     mask, valid = batch["mask"], batch["valid"]
     recon = reconstruction_loss(o, batch, cfg)
     budget = losses.rank_budget if cfg.budget == "rank" else losses.sparsity
@@ -183,6 +184,9 @@ def selector_loss(o, batch, sigma, cfg):
         m["semantic"] = losses.pooled_contrast(o["frame_view"], o["scores"], mask, batch["title"],
                                                contrast_titles(batch), valid, cfg.semantic_temperature)
         loss = loss + cfg.semantic_weight * m["semantic"]
+    if cfg.teacher:
+        m["teacher"] = losses.rank_agreement(o["scores"], batch["teacher"], mask, valid)
+        loss = loss + cfg.teacher_weight * m["teacher"]
     if cfg.video_weight:
         bank, exclude = contrast_videos(batch)
         m["video"] = losses.frame_identity(o["identity_view"], o["scores"], mask, video_means(batch), bank, valid,

@@ -31,7 +31,8 @@ NOT_TRAINING = ("splits", "distributed", "compilation_cache_dir", "train.num_epo
                 "checkpoint.keep")
 # Keys added to the config after runs were made, with the value that trains as those runs did: a
 # recorded config without the key is the same training config as one with this value.
-ADDED_KEYS = {"train.recon_steps": "all", "model.visual_norm": "layer"}
+ADDED_KEYS = {"train.recon_steps": "all", "model.visual_norm": "layer", "train.teacher": "",
+              "train.teacher_weight": 1.0}
 
 
 class WorkdirError(RuntimeError):

@@ -98,3 +98,28 @@ def test_rank_budget_cannot_be_met_by_scores_at_sigma():
     scores = jnp.linspace(0.2, 0.4, T)[None]
     g = jax.grad(lambda s: rank_budget(s, mask, valid, sigma))(scores)[0]
     assert (g[-3:] < 0).all() and (g[:-3] > 0).all()
+
+
+def test_rank_agreement_asks_for_the_teachers_order_not_its_scale():
+    """0 for scores in the teacher's order at any level and scale, 2 for the reverse order; blind
+    to padding; a constant teacher (nothing to learn) gives a constant without gradient."""
+    from sgvs_jax.evaluation.baselines import criterion_ranks
+    from sgvs_jax.losses import rank_agreement
+    T = 8
+    mask = jnp.asarray([[True] * T + [False] * 3])
+    valid = jnp.ones((1,), bool)
+    teacher = jnp.asarray(np.pad(criterion_ranks(np.arange(T, dtype=float)[:, None] + 1.0, "feature_norm"), (0, 3)))[None]
+    rising = jnp.concatenate([0.25 + 0.01 * jnp.arange(T), jnp.full((3,), 9.0)])[None]
+    assert float(rank_agreement(rising, teacher, mask, valid)) == pytest.approx(0.0, abs=1e-5)
+    assert float(rank_agreement(-rising, teacher, mask, valid)) == pytest.approx(2.0, abs=1e-5)
+    g = jax.grad(lambda s: rank_agreement(s, teacher, mask, valid))(jnp.full((1, T + 3), 0.3))[0]
+    assert (g[:T // 2] > 0).all() and (g[T // 2:T] < 0).all() and (g[T:] == 0).all()  # low ranks down, high up
+    flat = jnp.zeros_like(teacher)
+    assert float(rank_agreement(rising, flat, mask, valid)) == pytest.approx(1.0)
+    assert not np.any(np.asarray(jax.grad(lambda s: rank_agreement(s, flat, mask, valid))(rising)))
+
+
+def test_criterion_ranks_are_ranks_in_0_1_with_ties_shared():
+    from sgvs_jax.evaluation.baselines import criterion_ranks
+    x = np.asarray([[3.0], [1.0], [2.0], [1.0]])
+    np.testing.assert_allclose(criterion_ranks(x, "feature_norm"), [1.0, 0.0, 0.5, 0.0])

@@ -2,6 +2,8 @@
 schedule re-runs the forward pass with the parameters the stage before produced,
 and a stage is one record (a new one needs no other change)."""
 
+import dataclasses
+
 import jax
 import numpy as np
 import optax
@@ -230,3 +232,33 @@ def test_masked_reconstruction_pays_each_kept_step_its_own_error():
     assert grad[2] < 0 < grad[5]  # step 2 is rebuilt worst, step 5 exactly
     assert float(loss(g * 0, "unselected")) == pytest.approx(float(loss(g, "all")))
     assert np.all(np.asarray(jax.grad(loss)(g, "all")) == 0)
+
+
+def test_a_teacher_hands_stage1_its_ranks_and_stage1_learns_their_order():
+    """train.teacher: each training batch carries the criterion's ranks of the features as
+    the model sees them (0 on padding), and stage-1 updates pull the scores into that order."""
+    from sgvs_jax.data.batching import normalize
+    from sgvs_jax.evaluation.baselines import criterion_ranks
+    cfg = tiny_config(teacher="feature_norm")
+    cfg.model.visual_norm = "none"  # the selector sees each step's scale, which is all the teacher ranks
+    rng = np.random.default_rng(0)
+    videos = {k: dataclasses.replace(v, features=v.features * rng.uniform(0.5, 2.0, (v.length, 1)).astype(np.float32))
+              for k, v in make_dataset(**dict(cfg.data.synthetic)).items()}  # steps of different norms
+    trainer = Trainer(cfg, videos)
+    train = list(videos.values())[:4]
+    batch = jax.tree_util.tree_map(np.asarray, next(trainer.host_batches(train, None)))
+    for i, v in enumerate(train):
+        want = criterion_ranks(normalize(v.features, cfg.data.normalization), "feature_norm")
+        np.testing.assert_array_equal(batch["teacher"][i, :v.length], want)
+        assert not batch["teacher"][i, v.length:].any()
+
+    def agreement(state):
+        scores = np.asarray(trainer.predict(state["params"], batch)["scores"])
+        return np.mean([np.corrcoef(scores[i, :v.length], batch["teacher"][i, :v.length])[0, 1]
+                        for i, v in enumerate(train)])
+
+    state = fresh_state(trainer)
+    before = agreement(state)
+    for i in range(60):
+        state, m = trainer.step(state, batch, jax.random.PRNGKey(i), active=("stage1",))
+    assert "stage1/teacher" in m and agreement(jax.device_get(state)) > max(before, 0) + 0.4

@@ -101,6 +101,14 @@ def training_free_scores(features, name: str) -> np.ndarray:
     return scale01(CRITERIA[name](np.asarray(features, np.float64)))
 
 
+def criterion_ranks(features, name: str) -> np.ndarray:
+    """(T, D) -> (T,) float32 ranks of criterion ``name`` scaled to [0, 1] (ties share a
+    rank): a training-free teacher's targets (``train.teacher``)."""
+    values = CRITERIA[name](np.asarray(features, np.float64))
+    ranks = np.unique(values, return_inverse=True)[1].reshape(-1)
+    return (ranks / max(ranks.max(), 1)).astype(np.float32)
+
+
 def training_free_baselines(videos: Mapping, keys, mode: str, budget: float = 0.15,
                             features: Callable = lambda v: v.features) -> dict:
     """``{criterion: {f1, tau, rho, spread}}`` over the videos ``keys``;
