@@ -31,7 +31,6 @@ import optax  # noqa: E402
 
 from sgvs_jax.data import load_dataset  # noqa: E402
 from sgvs_jax.data.batching import iterate_batches  # noqa: E402
-from sgvs_jax.evaluation import evaluate_videos  # noqa: E402
 from sgvs_jax.files import write_json  # noqa: E402
 from sgvs_jax.provenance import provenance  # noqa: E402
 from sgvs_jax.study import parse_seeds, set_key  # noqa: E402
@@ -78,14 +77,8 @@ def fit(trainer, step, tx, videos, train, seed, index, epochs, check=None):
             key = jax.random.fold_in(jax.random.fold_in(rng, epoch), b)
             sel, opt = step(sel, opt, batch, targets(keys, batch, videos), key)
         if check:
-            taus.append(score(trainer, {**params, "selector": sel}, check, videos)["tau"])
+            taus.append(trainer.evaluate({**params, "selector": sel}, check, videos)["tau"])
     return {**params, "selector": sel}, taus
-
-
-def score(trainer, params, test, videos):
-    outputs = trainer.predict_outputs(params, test)
-    return evaluate_videos({k: o["scores"] for k, o in outputs.items()}, videos, trainer.config.data.eval_mode,
-                           trainer.config.eval.budget)
 
 
 def run_split(trainer, step, tx, videos, split, seed, max_epochs):
@@ -97,7 +90,7 @@ def run_split(trainer, step, tx, videos, split, seed, max_epochs):
                   split["index"], max_epochs, check=[v for i, v in enumerate(train) if i in held])
     epochs = int(np.argmax(taus)) + 1
     params, _ = fit(trainer, step, tx, videos, train, seed, split["index"], epochs)
-    return {**score(trainer, params, [videos[k] for k in split["test_keys"]], videos), "epochs": epochs}
+    return {**trainer.evaluate(params, [videos[k] for k in split["test_keys"]], videos), "epochs": epochs}
 
 
 def main(argv=None):

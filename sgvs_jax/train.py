@@ -158,22 +158,22 @@ class Trainer:
             if "video_bank" in banks:  # which bank rows are each video's own
                 batch["video_index"] = np.array([index.get(k, -1) for k in keys], np.int32)
             if self.config.train.teacher:
-                batch["teacher"] = self.teacher_targets(videos, keys, batch["mask"].shape)
+                batch["teacher"] = self.teacher_targets([videos[index[k]] if k is not None else None
+                                                         for k in keys], batch["mask"].shape)
             yield {**batch, **banks}
 
-    def teacher_targets(self, videos, keys, shape) -> np.ndarray:
-        """(B, T) the ``train.teacher`` criterion's ranks of each video of ``keys`` (zeros
-        on padding and empty slots), of the features as the model sees them; computed once
-        per video."""
-        cache = self._teacher_ranks
-        by_key = {v.key: v for v in videos}
+    def teacher_targets(self, slots, shape) -> np.ndarray:
+        """(B, T) the ``train.teacher`` criterion's ranks of each video of a batch's ``slots``
+        (zeros on padding and empty slots, None), of the features as the model sees them;
+        computed once per video."""
         out = np.zeros(shape, np.float32)
-        for i, k in enumerate(keys):
-            if k is not None:
-                if k not in cache:
-                    cache[k] = criterion_ranks(normalize(by_key[k].features, self.config.data.normalization),
-                                               self.config.train.teacher)
-                out[i, :len(cache[k])] = cache[k]
+        for i, v in enumerate(slots):
+            if v is not None:
+                if v.key not in self._teacher_ranks:
+                    self._teacher_ranks[v.key] = criterion_ranks(
+                        normalize(v.features, self.config.data.normalization), self.config.train.teacher)
+                ranks = self._teacher_ranks[v.key]
+                out[i, :len(ranks)] = ranks
         return out
 
     def train_batches(self, videos, rng, banks=None, bucket_rng=None):
