@@ -123,3 +123,17 @@ def test_criterion_ranks_are_ranks_in_0_1_with_ties_shared():
     from sgvs_jax.evaluation.baselines import criterion_ranks
     x = np.asarray([[3.0], [1.0], [2.0], [1.0]])
     np.testing.assert_allclose(criterion_ranks(x, "feature_norm"), [1.0, 0.0, 0.5, 0.0])
+
+
+def test_a_criterion_constant_up_to_rounding_teaches_nothing():
+    """Steps scaled to one norm (the synthetic data) differ in norm by float32 rounding only:
+    every step shares one rank (no order to learn), while a real 0.1 % difference still ranks."""
+    from sgvs_jax.evaluation.baselines import criterion_ranks
+    x = np.random.default_rng(0).normal(size=(50, 16)).astype(np.float32)
+    unit = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    assert np.ptp(np.linalg.norm(unit.astype(np.float64), axis=1)) > 0  # rounding does differ
+    assert not criterion_ranks(unit, "feature_norm").any()
+    np.testing.assert_allclose(criterion_ranks(unit * np.float32(1.001) ** np.arange(50)[:, None], "feature_norm"),
+                               np.arange(50) / 49, atol=1e-6)
+    assert criterion_ranks(np.zeros((3, 4)), "feature_norm").tolist() == [0.0, 0.0, 0.0]
+    assert criterion_ranks(np.ones((1, 4)), "feature_norm").tolist() == [0.0]

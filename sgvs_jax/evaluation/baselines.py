@@ -101,12 +101,21 @@ def training_free_scores(features, name: str) -> np.ndarray:
     return scale01(CRITERIA[name](np.asarray(features, np.float64)))
 
 
+RANK_TOLERANCE = 1e-5  # relative: float32 features carry ~1e-7, so closer values are rounding
+
+
 def criterion_ranks(features, name: str) -> np.ndarray:
-    """(T, D) -> (T,) float32 ranks of criterion ``name`` scaled to [0, 1] (ties share a
-    rank): a training-free teacher's targets (``train.teacher``)."""
-    values = CRITERIA[name](np.asarray(features, np.float64))
-    ranks = np.unique(values, return_inverse=True)[1].reshape(-1)
-    return (ranks / max(ranks.max(), 1)).astype(np.float32)
+    """(T, D) -> (T,) float32 ranks of criterion ``name`` scaled to [0, 1]: a training-free
+    teacher's targets (``train.teacher``).  Values within ``RANK_TOLERANCE`` x the largest
+    |value| of their sorted neighbour share a rank, so a criterion that is constant up to
+    float rounding (the norm of steps scaled to one length) ranks every step alike and
+    teaches nothing, instead of the order of its rounding errors."""
+    values = np.asarray(CRITERIA[name](np.asarray(features, np.float64)), np.float64).reshape(-1)
+    order = np.argsort(values, kind="stable")
+    gaps = np.diff(values[order]) > RANK_TOLERANCE * np.max(np.abs(values), initial=0.0)
+    ranks = np.empty(len(values), np.int64)
+    ranks[order] = np.concatenate([[0], np.cumsum(gaps)])[:len(values)]
+    return (ranks / max(ranks.max(initial=0), 1)).astype(np.float32)
 
 
 def training_free_baselines(videos: Mapping, keys, mode: str, budget: float = 0.15,
