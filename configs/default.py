@@ -95,8 +95,9 @@ def get_config():
     # Stage-1 teacher (needs no title): the scores' per-video correlation with the ranks of a
     # training-free criterion of the features (sgvs_jax/evaluation/baselines.py; 'feature_norm' is
     # the one that serves both TVSum and representativeness-rewarding data) is pulled towards 1
-    # (losses.rank_agreement). '' = off.
-    c.train.teacher = ""
+    # (losses.rank_agreement); a criterion constant up to rounding (this synthetic data's norms)
+    # teaches nothing. '' = off (the paper's objective; study variant no_teacher).
+    c.train.teacher = "feature_norm"
     c.train.teacher_weight = 1.0
     c.train.gan_weight = 1.0
     c.train.uniform_fake = True  # random-score reconstructions as extra fakes (SUM-GAN)
