@@ -19,3 +19,14 @@ def shared_data():
 def tvsum_videos(shared_data):
     from sgvs_jax.data.tvsum import build_tvsum
     return build_tvsum(shared_data)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory):
+    """One persistent XLA cache for the whole session (a fresh folder, so a run starts
+    cold): the many tiny runs that build the same programs compile each once.  Set
+    SGVS_TEST_CACHE=none to compile everything in every test."""
+    from sgvs_jax import compilation
+    if os.environ.get("SGVS_TEST_CACHE", "").lower() == "none":
+        return None
+    return compilation.enable(str(tmp_path_factory.mktemp("xla_cache")))

@@ -231,7 +231,8 @@ def test_no_program_is_compiled_after_the_first_epoch():
     for epoch in range(4):  # epoch 0: warm-up (no discriminator); epoch 1 compiles the full update
         state, _ = trainer.train_epoch(state, train_videos, banks, 0, epoch, rng)
         trainer.evaluate(state["params"], test_videos, videos)
-        compiled.append(compilation.counts()["compiled"])
+        counts = compilation.counts()  # with the session's cache a program may be read, not compiled
+        compiled.append(counts["compiled"] + counts["cache_hits"])
     assert compiled[1] > compiled[0] and compiled[3] == compiled[2] == compiled[1], compiled
 
 
