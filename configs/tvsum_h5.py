@@ -7,7 +7,8 @@
 ``data.semantic_sources='auto'`` uses the semantic keys the file has
 (``clip_frames``, ``text_tokens``, ``text_pooled``: what ``sgvs_jax.add_clip`` adds):
 FSSA and the video-title term with them; the published file as it is has none, and
-the run says so and trains visual only (FSSA and the title term off).
+the run says so and trains visual only (FSSA and the title term off), its scores
+taught by the default's feature-norm teacher (``train.teacher``).
 """
 
 from configs import default

@@ -160,5 +160,6 @@ def test_auto_sources_are_what_every_video_has(keep, sources, fssa, title_term):
     resolved, note = resolve_sources(cfg, videos)
     assert tuple(resolved.data.semantic_sources) == sources and resolved.model.use_fssa == fssa
     assert bool(resolved.train.semantic_weight) == title_term and note.startswith("semantic sources 'auto'")
+    assert note.endswith("; the feature_norm teacher on")  # what trains without a title, said too
     assert tuple(cfg.data.semantic_sources) == ("auto",)  # the caller's config is left as it was
     assert resolve_sources(resolved, videos) == (resolved, None)
