@@ -185,6 +185,9 @@ def selector_loss(o, batch, sigma, cfg):
                                                contrast_titles(batch), valid, cfg.semantic_temperature)
         loss = loss + cfg.semantic_weight * m["semantic"]
     if cfg.teacher:
+        if "teacher" not in batch:
+            raise KeyError(f"train.teacher={cfg.teacher!r} needs each batch's 'teacher' ranks "
+                           "(Trainer.host_batches adds them; train.teacher='' turns the term off)")
         m["teacher"] = losses.rank_agreement(o["scores"], batch["teacher"], mask, valid)
         loss = loss + cfg.teacher_weight * m["teacher"]
     if cfg.video_weight:

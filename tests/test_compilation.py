@@ -55,7 +55,8 @@ def test_less_temp_memory_same_parameters():
     videos, splits, _ = load_dataset(cfg.data)
     trainer = Trainer(cfg, videos)
     train = [videos[k] for k in splits[0]["train_keys"]]
-    _, batch = next(iterate_batches(train, 4, trainer.buckets, None, **trainer.batch_options))
+    keys, batch = next(iterate_batches(train, 4, trainer.buckets, None, **trainer.batch_options))
+    batch["teacher"] = trainer.teacher_targets([videos[k] for k in keys], batch["mask"].shape)
     batch = trainer.sharder.batch({**batch, **trainer.banks(train)})
     active = ("stage1", "stage2", "stage3")
     xla_default = jax.jit(make_train_step(trainer.model, trainer.stages, cfg.train), static_argnames="active",

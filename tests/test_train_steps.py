@@ -27,7 +27,8 @@ def setup():
     cfg = tiny_config()
     videos = make_dataset(**dict(cfg.data.synthetic))
     trainer = Trainer(cfg, videos)
-    _, batch = next(iterate_batches(list(videos.values())[:4], 4, trainer.buckets, None, **trainer.batch_options))
+    keys, batch = next(iterate_batches(list(videos.values())[:4], 4, trainer.buckets, None, **trainer.batch_options))
+    batch["teacher"] = trainer.teacher_targets([videos[k] for k in keys], batch["mask"].shape)  # the default's
     batch = jax.tree_util.tree_map(np.asarray, batch)
     return cfg, trainer, batch
 

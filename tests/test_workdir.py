@@ -136,8 +136,14 @@ def test_a_run_recorded_before_a_key_existed_resumes(finished, tmp_path):
         history = json.load(open(path))
         drop_added(history["training_config"])
         json.dump(history, open(path, "w"))
-    again = train.train_and_evaluate(tiny_config(num_epochs=2), workdir)
+    old_behaviour = tiny_config(num_epochs=2)  # what a run from before the keys asks for
+    for dotted, value in ADDED_KEYS.items():
+        block, key = dotted.split(".")
+        old_behaviour[block][key] = value
+    again = train.train_and_evaluate(old_behaviour, workdir)
     assert again["splits"]["0"]["history"] == finished[1]["splits"]["0"]["history"]
+    with pytest.raises(WorkdirError, match="train.teacher: '' -> 'feature_norm'"):  # today's default differs
+        train.train_and_evaluate(tiny_config(num_epochs=2), workdir)
 
 
 def test_one_process_at_a_time(tmp_path):
@@ -258,7 +264,9 @@ def test_an_older_runs_config_reads_with_the_values_it_trained_with(tmp_path):
     from sgvs_jax.models import build_model
     from sgvs_jax.workdir import ADDED_KEYS
     recorded = tiny_config().to_dict()
-    del recorded["model"]["visual_norm"], recorded["train"]["recon_steps"]
+    for dotted in ADDED_KEYS:
+        block, key = dotted.split(".")
+        del recorded[block][key]
     recorded["model"]["d_model"] = 16
     (tmp_path / "results.json").write_text(json.dumps({"provenance": {"config": recorded}}))
     config, _ = read_run_config(str(tmp_path))
