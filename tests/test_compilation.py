@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from sgvs_jax import compilation
-from sgvs_jax.data import iterate_batches, load_dataset
+from sgvs_jax.data import load_dataset
 from sgvs_jax.provenance import digest
 from sgvs_jax.train import Trainer
 from sgvs_jax.train_steps import make_train_step
@@ -55,9 +55,7 @@ def test_less_temp_memory_same_parameters():
     videos, splits, _ = load_dataset(cfg.data)
     trainer = Trainer(cfg, videos)
     train = [videos[k] for k in splits[0]["train_keys"]]
-    keys, batch = next(iterate_batches(train, 4, trainer.buckets, None, **trainer.batch_options))
-    batch["teacher"] = trainer.teacher_targets([videos[k] for k in keys], batch["mask"].shape)
-    batch = trainer.sharder.batch({**batch, **trainer.banks(train)})
+    batch = trainer.sharder.batch(next(trainer.host_batches(train, None)))  # with the banks and teacher ranks
     active = ("stage1", "stage2", "stage3")
     xla_default = jax.jit(make_train_step(trainer.model, trainer.stages, cfg.train), static_argnames="active",
                           donate_argnums=0)

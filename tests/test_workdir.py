@@ -136,10 +136,10 @@ def test_a_run_recorded_before_a_key_existed_resumes(finished, tmp_path):
         history = json.load(open(path))
         drop_added(history["training_config"])
         json.dump(history, open(path, "w"))
+    from sgvs_jax.study import set_key
     old_behaviour = tiny_config(num_epochs=2)  # what a run from before the keys asks for
     for dotted, value in ADDED_KEYS.items():
-        block, key = dotted.split(".")
-        old_behaviour[block][key] = value
+        set_key(old_behaviour, dotted, value)
     again = train.train_and_evaluate(old_behaviour, workdir)
     assert again["splits"]["0"]["history"] == finished[1]["splits"]["0"]["history"]
     with pytest.raises(WorkdirError, match="train.teacher: '' -> 'feature_norm'"):  # today's default differs
