@@ -16,9 +16,10 @@ def get_config():
     c.data.semantic_sources = ("text_tokens", "text_pooled")  # the title (no CLIP frame features exist)
     c.data.eval_mode = "avg"
     c.data.buckets = (96, 192, 336)  # TVSum I3D videos have 49..323 clips; full attention is O(T^2)
-    # Sized so that a 5-split run takes about 6 minutes on a 2-core CPU.
     c.model.d_model = 64
     c.model.mlp_dim = 128
     c.model.num_layers = 2
-    c.train.num_epochs = 12
+    # Chosen by tau on each split's training videos (benchmarks/RESULTS.md): 2 epochs (20 updates of
+    # batch 4) beat 4, 6, 8 and 12 on every split and seed measured; longer runs stay above the norm.
+    c.train.num_epochs = 2
     return c
