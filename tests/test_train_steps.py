@@ -242,6 +242,7 @@ def test_a_teacher_hands_stage1_its_ranks_and_stage1_learns_their_order():
     from sgvs_jax.evaluation.baselines import criterion_ranks
     cfg = tiny_config(teacher="feature_norm")
     cfg.model.visual_norm = "none"  # the selector sees each step's scale, which is all the teacher ranks
+    cfg.train.teacher_weight = 1.0  # the term alone decides here; the default's light weight shares it
     rng = np.random.default_rng(0)
     videos = {k: dataclasses.replace(v, features=v.features * rng.uniform(0.5, 2.0, (v.length, 1)).astype(np.float32))
               for k, v in make_dataset(**dict(cfg.data.synthetic)).items()}  # steps of different norms
