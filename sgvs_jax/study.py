@@ -204,21 +204,21 @@ def train_split(members: Members, videos: dict, split: dict, index: int, seeds: 
     last = {}
 
     def on_training_videos():
-        """Each member's last-epoch metrics on its split's training videos: what settings are
-        chosen by (their annotations, never the test videos')."""
+        """Each member's metrics on its split's training videos, every epoch: what settings
+        are chosen by (their annotations, never the test videos'; benchmarks/select_settings.py)."""
         outputs = members.outputs(states["params"], train_videos)
         return [{k: v for k, v in trainer.evaluate_outputs(o, videos).items() if k in report.METRICS}
                 for o in outputs]
 
     def evaluate(epoch, train_metrics, seconds):
-        outputs = members.outputs(states["params"], test_videos)
-        seen = on_training_videos() if epoch == tcfg.num_epochs else None
+        outputs, seen = members.outputs(states["params"], test_videos), on_training_videos()
         for m, history in enumerate(histories):
             test = trainer.evaluate_outputs(outputs[m], videos, per_video=epoch == tcfg.num_epochs)
             if "per_video" in test:
                 last[m] = {"per_video": test.pop("per_video"), "training_videos": seen[m],
                            "scores": {k: np.round(o["scores"], 5).tolist() for k, o in outputs[m].items()}}
-            history.append({"epoch": epoch, "train": train_metrics[m], "test": test, "seconds": seconds})
+            history.append({"epoch": epoch, "train": train_metrics[m], "test": test,
+                            "training_videos": seen[m], "seconds": seconds})
         taus = " ".join(f"{h[-1]['test']['tau']:+.3f}" for h in histories)
         report.log(f"split {index} epoch {epoch:3d}/{tcfg.num_epochs}  tau per member {taus}  ({seconds:.1f} s)")
 
