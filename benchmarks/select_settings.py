@@ -80,9 +80,8 @@ def select(config, key: str, values: list, variants: list, seeds: list, epochs: 
         c = config.copy_and_resolve_references()
         set_key(c, key, value)
         c.train.num_epochs = epochs
-        curves[value] = {}
+        curves[value], where = {}, os.path.join(workdir, f"{key}={value}")
         for variant in variants:
-            where = os.path.join(workdir, f"{key}={value}")
             run_study(c, seeds, [variant], where)
             curves[value][variant] = training_curve(read_json(os.path.join(where, variant, "results.json")))
     return {"key": key, "values": values, "variants": variants, "seeds": seeds, "epochs": epochs,

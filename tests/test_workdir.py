@@ -115,16 +115,18 @@ def test_a_checkpoint_of_another_config_is_refused(finished, tmp_path):
         train.train_and_evaluate(cfg, workdir)
 
 
+def drop_added(config: dict) -> None:
+    """A recorded config as a run from before the ADDED_KEYS keys existed wrote it."""
+    from sgvs_jax.workdir import ADDED_KEYS
+    for dotted in ADDED_KEYS:
+        block, key = dotted.split(".")
+        config[block].pop(key, None)
+
+
 def test_a_run_recorded_before_a_key_existed_resumes(finished, tmp_path):
     """A workdir (its record and its checkpoints) written before an ADDED_KEYS key
     existed resumes under that key's old-behaviour value, as if it had recorded it."""
     from sgvs_jax.workdir import ADDED_KEYS
-
-    def drop_added(config):
-        for dotted in ADDED_KEYS:
-            block, key = dotted.split(".")
-            config[block].pop(key, None)
-
     workdir = copy_of(finished, tmp_path)
     record = json.load(open(os.path.join(workdir, RUN_CONFIG)))
     drop_added(record["training_config"])
@@ -264,9 +266,7 @@ def test_an_older_runs_config_reads_with_the_values_it_trained_with(tmp_path):
     from sgvs_jax.models import build_model
     from sgvs_jax.workdir import ADDED_KEYS
     recorded = tiny_config().to_dict()
-    for dotted in ADDED_KEYS:
-        block, key = dotted.split(".")
-        del recorded[block][key]
+    drop_added(recorded)
     recorded["model"]["d_model"] = 16
     (tmp_path / "results.json").write_text(json.dumps({"provenance": {"config": recorded}}))
     config, _ = read_run_config(str(tmp_path))
