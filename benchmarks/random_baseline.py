@@ -13,9 +13,7 @@ splits; plus leave-one-out human F1.
 
 from __future__ import annotations
 
-import argparse
 import glob
-import json
 import os
 import sys
 import time
@@ -24,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from sgvs_jax import cli  # noqa: E402
 from sgvs_jax.data import load_splits  # noqa: E402
 from sgvs_jax.data.tvsum import build_tvsum  # noqa: E402
 from sgvs_jax.data.batching import normalize  # noqa: E402
@@ -31,16 +30,24 @@ from sgvs_jax.evaluation import human_baseline, random_baseline, training_free_b
 from sgvs_jax.provenance import provenance  # noqa: E402
 
 
+PROGRAM = "benchmarks/random_baseline.py"
+
+
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data_dir", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
     p.add_argument("--draws", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None)
     args = p.parse_args()
+    cli.run(lambda: reference_points(args), args.debug)
+
+
+def reference_points(args):
     data_dir = os.path.abspath(args.data_dir)
     if not os.path.isdir(os.path.join(data_dir, "tvsum")):
-        sys.exit(f"shared data not found at {data_dir}: pass --data_dir")
+        raise cli.ArgumentError(f"--data_dir {data_dir}: shared data not found (no tvsum folder)")
+    cli.guard_result(args.out, PROGRAM, cli.files_in(data_dir), args.overwrite)
     t0 = time.time()
     videos = build_tvsum(data_dir)
     splits = load_splits(os.path.join(data_dir, "splits", "e-apostolidis", "tvsum_splits.json"))
@@ -81,9 +88,7 @@ def main():
     results["provenance"] = provenance({"draws": args.draws, "seed": args.seed, "data_dir": data_dir})
     print(f"({time.time() - t0:.0f} s)")
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(results, f, indent=1)
+        cli.write_result(args.out, results, PROGRAM)
 
 
 if __name__ == "__main__":

@@ -10,39 +10,27 @@ holds its metrics on its split's training videos.  The file holds those alone: p
 variant and epoch the mean over splits and seeds (tau, rho, F1; tau per split), the
 mean over the variants, and the choice: the value and the number of epochs (>= 1) with the
 highest mean training-video tau.  The test videos' metrics stay in the workdirs; nothing
-here reads them.
+here reads them.  Every argument, every (value, variant) config and ``--out`` are checked
+before the first one trains.
 """
 
 from __future__ import annotations
 
-import argparse
-import ast
 import os
-import runpy
 import sys
 
 import numpy as np
 
-sys.path.insert(0, ".")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sgvs_jax import compilation  # noqa: E402
-from sgvs_jax.files import read_json, write_json  # noqa: E402
+from sgvs_jax import cli, compilation  # noqa: E402
+from sgvs_jax.config_check import check_config  # noqa: E402
+from sgvs_jax.files import read_json  # noqa: E402
 from sgvs_jax.provenance import provenance  # noqa: E402
-from sgvs_jax.study import parse_seeds, run_study, set_key  # noqa: E402
+from sgvs_jax.study import VARIANTS, run_study, variant_config  # noqa: E402
 
 METRICS = ("tau", "rho", "f1")
-
-
-def parse_grid(text: str) -> tuple[str, list]:
-    """'train.teacher_weight=1,0.3' -> ('train.teacher_weight', [1, 0.3])."""
-    key, sep, values = text.partition("=")
-    try:
-        parsed = [ast.literal_eval(v.strip()) for v in values.split(",")] if sep and values else []
-    except (ValueError, SyntaxError):
-        parsed = []
-    if not key or not parsed:
-        raise ValueError(f"--grid {text!r}: use KEY=V1,V2,... (e.g. train.teacher_weight=1,0.1)")
-    return key, parsed
+PROGRAM = "benchmarks/select_settings.py"
 
 
 def training_curve(results: dict) -> dict:
@@ -72,14 +60,28 @@ def choose(curves: dict) -> dict:
             "mean_over_variants": {v: dict(sorted(row.items())) for v, row in mean.items()}}
 
 
+def grid_configs(config, key: str, values: list, variants: list, epochs: int) -> dict:
+    """``{value: config}`` with ``key=value`` and ``train.num_epochs=epochs``; every (value,
+    variant) config is checked here, before anything trains."""
+    out = {}
+    for value in values:
+        c = config.copy_and_resolve_references()
+        cli.set_config_key(c, key, value, "--grid")
+        c.train.num_epochs = epochs
+        for variant in variants:
+            try:
+                check_config(variant_config(c, variant))
+            except ValueError as e:
+                raise cli.ArgumentError(f"--grid {key}={value!r} with variant {variant}: {e}") from None
+        out[value] = c
+    return out
+
+
 def select(config, key: str, values: list, variants: list, seeds: list, epochs: int, workdir: str) -> dict:
     """Runs the grid (one study per value and variant, resumable under ``workdir``) and
     returns the training-video curves and the choice."""
-    curves = {}
-    for value in values:
-        c = config.copy_and_resolve_references()
-        set_key(c, key, value)
-        c.train.num_epochs = epochs
+    configs, curves = grid_configs(config, key, values, variants, epochs), {}
+    for value, c in configs.items():
         curves[value], where = {}, os.path.join(workdir, f"{key}={value}")
         for variant in variants:
             run_study(c, seeds, [variant], where)
@@ -91,7 +93,7 @@ def select(config, key: str, values: list, variants: list, seeds: list, epochs: 
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", required=True)
     p.add_argument("--grid", required=True, help="KEY=V1,V2,...: the setting to choose")
     p.add_argument("--variants", default="sgvs,sgvs_no_title")
@@ -100,22 +102,24 @@ def main(argv=None):
     p.add_argument("--workdir", default="runs/select")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
-    if a.epochs < 1:
-        p.error(f"--epochs {a.epochs}: give at least 1")
-    config = runpy.run_path(a.config)["get_config"]()
-    key, values = parse_grid(a.grid)
-    node = config
-    for part in key.split("."):
-        if not hasattr(node, "keys") or part not in node:
-            p.error(f"--grid {a.grid!r}: {key} is not a key of {a.config}")
-        node = node[part]
-    compilation.enable(config.compilation_cache_dir)
-    out = select(config, key, values, [v for v in a.variants.split(",") if v], parse_seeds(a.seeds), a.epochs,
-                 a.workdir)
-    out.update(command="python " + " ".join([sys.argv[0]] + sys.argv[1:]), provenance=provenance(config))
-    write_json(a.out, out)
-    c = out["choice"]
-    print(f"chosen: {key}={c['value']!r}, {c['epochs']} epochs (training-video tau {c['tau']:+.4f}) -> {a.out}")
+
+    def work():
+        if a.epochs < 1:
+            raise cli.ArgumentError(f"--epochs {a.epochs}: give at least 1")
+        config = cli.load_config(a.config)
+        key, values = cli.parse_grid(a.grid)
+        variants = cli.parse_names(a.variants, "--variants", VARIANTS, "variant")
+        seeds = cli.parse_seeds(a.seeds)
+        grid_configs(config, key, values, variants, a.epochs)
+        cli.guard({"--out": a.out}, cli.config_inputs(config, a.config), a.overwrite,
+                  {"--out": cli.written_by(PROGRAM)})
+        compilation.enable(config.compilation_cache_dir)
+        out = select(config, key, values, variants, seeds, a.epochs, a.workdir)
+        cli.write_result(a.out, {**out, "provenance": provenance(config)}, PROGRAM)
+        c = out["choice"]
+        print(f"chosen: {key}={c['value']!r}, {c['epochs']} epochs (training-video tau {c['tau']:+.4f}) -> {a.out}")
+
+    cli.run(work, a.debug)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ load.  Peak RSS is the child process's own (``os.wait4``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -45,14 +44,23 @@ def run_job(tree: str, cache: str, workdir: str) -> dict:
     return {"wall_s": round(wall, 2), "peak_rss_gib": round(usage.ru_maxrss / 2 ** 20, 3), "tau": round(tau, 4)}
 
 
+PROGRAM = "benchmarks/speed_check.py"
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from sgvs_jax import cli
+    ap = cli.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--baseline", help="a commit to measure side by side (checked out as a git worktree)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "readme_job_cpu.json"))
     args = ap.parse_args()
-    from sgvs_jax.files import write_json
+    cli.run(lambda: speed_check(args), args.debug)
+
+
+def speed_check(args):
+    from sgvs_jax import cli
     from sgvs_jax.provenance import provenance
+    cli.guard_result(args.out, PROGRAM, (), args.overwrite)
 
     trees = {"current": ROOT}
     tmp = tempfile.mkdtemp(prefix="sgvs_speed_")
@@ -78,7 +86,7 @@ def main():
               "median_wall_s": {name: {phase: statistics.median(x["wall_s"] for x in v) for phase, v in r.items()}
                                 for name, r in runs.items()},
               "provenance": provenance()}
-    write_json(args.out, result)
+    cli.write_result(args.out, result, PROGRAM)
     print(json.dumps(result["median_wall_s"]), "->", args.out)
 
 

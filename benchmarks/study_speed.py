@@ -18,7 +18,6 @@ member and with every seed, per member.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -28,9 +27,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sgvs_jax.files import write_json  # noqa: E402
+from sgvs_jax import cli  # noqa: E402
 from sgvs_jax.provenance import provenance  # noqa: E402
-from sgvs_jax.study import parse_seeds  # noqa: E402
 
 
 def timed(cmd) -> float:
@@ -101,8 +99,11 @@ def update_only(config_path: str, members: int, repeats: int = 2) -> dict:
     return out
 
 
+PROGRAM = "benchmarks/study_speed.py"
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = cli.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", required=True)
     ap.add_argument("--seeds", default="0-4")
     ap.add_argument("--workdir", default="")
@@ -110,21 +111,27 @@ def main():
     ap.add_argument("--study_out", default="")
     ap.add_argument("--update_only", action="store_true")
     args, extra = ap.parse_known_args()
-    seeds = parse_seeds(args.seeds)
+    cli.run(lambda: study_speed(args, extra), args.debug)
+
+
+def study_speed(args, extra):
+    seeds = cli.parse_seeds(args.seeds)
+    config = cli.load_config(args.config)
+    cli.guard_result(args.out, PROGRAM, cli.config_inputs(config, args.config), args.overwrite)
     if args.update_only:
         prov = provenance()
         result = {**update_only(args.config, len(seeds)), "seeds": seeds, "config": args.config,
                   "device": f"{prov['jax_device_kind']} x{len(prov['jax_devices'])} "
                             f"({prov['cpu']['model']}, {prov['cpu']['cores']} cores)",
-                  "command": " ".join(["python benchmarks/study_speed.py"] + sys.argv[1:]),
                   "provenance": {k: v for k, v in prov.items() if k != "config"}}
-        write_json(args.out, result)
+        cli.write_result(args.out, result, PROGRAM)
         print(json.dumps({k: v for k, v in result.items() if k.endswith("_s")}))
         return
     if not args.workdir:
-        raise SystemExit("--workdir is needed (fresh runs are timed)")
+        raise cli.ArgumentError("--workdir is needed (fresh runs are timed)")
     if os.path.exists(args.workdir):
-        raise SystemExit(f"--workdir {args.workdir} exists: give a new folder (timings need fresh runs)")
+        raise cli.ArgumentError(f"--workdir {args.workdir} exists: give a new folder (timings need fresh runs)")
+    cli.guard_result(args.study_out, "sgvs_jax.study", cli.config_inputs(config, args.config), args.overwrite)
     os.makedirs(args.workdir)
     w = args.workdir
     study_cmd = [sys.executable, "-m", "sgvs_jax.study", f"--config={args.config}", f"--seeds={args.seeds}",
@@ -151,9 +158,8 @@ def main():
               f"({prov['cpu']['model']}, {prov['cpu']['cores']} cores)",
               "seeds": seeds, "splits": len(members), "config": args.config, "extra_overrides": extra,
               "max_abs_tau_difference_member_vs_main": diff,
-              "command": " ".join(["python benchmarks/study_speed.py"] + sys.argv[1:]),
               "provenance": {k: v for k, v in prov.items() if k != "config"}}
-    write_json(args.out, result)
+    cli.write_result(args.out, result, PROGRAM)
     print(json.dumps({k: result[k] for k in ("sequential_s", "study_s", "speedup", "device")}))
     shutil.rmtree(f"{w}/cache_study", ignore_errors=True)
     shutil.rmtree(f"{w}/cache_main", ignore_errors=True)

@@ -19,11 +19,9 @@ The selector's scoring is timed by benchmarks/train_speed.py's predict figures
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 
@@ -98,8 +96,12 @@ def clip_only(n_frames: int, clip_dtype: str):
     print_provenance()
 
 
+PROGRAM = "benchmarks/summarize_speed.py"
+
+
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    from sgvs_jax import cli
+    p = cli.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seconds", type=float, default=120.0)
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=360)
@@ -113,6 +115,12 @@ def main():
                    help="CLIP's dense products (as summarize's --clip_dtype)")
     p.add_argument("--out", default="", help="also write the figures to this JSON file")
     args = p.parse_args()
+    cli.run(lambda: summarize_speed(args), args.debug)
+
+
+def summarize_speed(args):
+    from sgvs_jax import cli
+    cli.guard_result(args.out, PROGRAM, (), args.overwrite)
     if args.clip_only:
         return clip_only(args.clip_only, args.clip_dtype)
 
@@ -197,8 +205,7 @@ def main():
     print(f"peak resident memory of the pipeline: {rss:.2f} GiB")
     print_provenance()
     if args.out:
-        from sgvs_jax.files import write_json
-        write_json(args.out, {"video": {"seconds": args.seconds, "width": args.width, "height": args.height,
+        cli.write_result(args.out, {"video": {"seconds": args.seconds, "width": args.width, "height": args.height,
                                         "fps": args.fps, "sample_fps": args.sample_fps},
                               "clip": f"random ViT-B/32-sized CLIP ({encoder.dim}-d)",
                               "clip_dtype": args.clip_dtype, "clip_matmul_dtype": encoder.matmul_dtype,
@@ -207,8 +214,8 @@ def main():
                               "x_real_time": round(total / args.seconds, 4),
                               "runs": len(runs), "totals_s": [round(t, 3) for t in totals],
                               "peak_rss_gib": round(rss, 3), "repeat": args.repeat,
-                              "command": " ".join(["python benchmarks/summarize_speed.py"] + sys.argv[1:]),
-                              "provenance": {k: v for k, v in provenance().items() if k != "config"}})
+                              "provenance": {k: v for k, v in provenance().items() if k != "config"}},
+                         PROGRAM)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ figure is as good as its own architecture trained on the labels.
 
 from __future__ import annotations
 
-import argparse
 import os
-import runpy
 import sys
 
 import numpy as np
@@ -31,9 +29,9 @@ import optax  # noqa: E402
 
 from sgvs_jax.data import load_dataset  # noqa: E402
 from sgvs_jax.data.batching import iterate_batches  # noqa: E402
-from sgvs_jax.files import write_json  # noqa: E402
+from sgvs_jax import cli  # noqa: E402
 from sgvs_jax.provenance import provenance  # noqa: E402
-from sgvs_jax.study import parse_seeds, set_key  # noqa: E402
+from sgvs_jax.study import set_key  # noqa: E402
 from sgvs_jax.study_report import bootstrap_ci  # noqa: E402
 from sgvs_jax.train import Trainer  # noqa: E402
 
@@ -93,19 +91,27 @@ def run_split(trainer, step, tx, videos, split, seed, max_epochs):
     return {**trainer.evaluate(params, [videos[k] for k in split["test_keys"]], videos), "epochs": epochs}
 
 
+PROGRAM = "benchmarks/supervised_reference.py"
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", required=True)
     p.add_argument("--seeds", default="0-2")
     p.add_argument("--max_epochs", type=int, default=30)
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
-    config = runpy.run_path(a.config)["get_config"]()
+    cli.run(lambda: supervised_reference(a), a.debug)
+
+
+def supervised_reference(a):
+    config = cli.load_config(a.config)
+    seeds = cli.parse_seeds(a.seeds)
+    cli.guard_result(a.out, PROGRAM, cli.config_inputs(config, a.config), a.overwrite)
     for dotted, value in {"data.semantic_sources": (), "model.use_fssa": False, "train.semantic_weight": 0.0,
                           "train.video_weight": 0.0}.items():
         set_key(config, dotted, value)
     videos, splits, source = load_dataset(config.data)
-    seeds = parse_seeds(a.seeds)
     trainer = Trainer(config, videos)
     tx = optax.adamw(config.optim.lr.stage1, weight_decay=config.optim.weight_decay)
     step = make_step(trainer.model, tx)
@@ -124,9 +130,8 @@ def main(argv=None):
            "last_epoch": {m: round(float(c.mean()), 4) for m, c in cells.items()},
            "ci95": {m: bootstrap_ci(c) for m, c in cells.items()},
            "per_split": {m: [round(float(x), 4) for x in c.mean(1)] for m, c in cells.items()},
-           "command": "python " + " ".join([sys.argv[0]] + sys.argv[1:]),
            "provenance": provenance(config)}
-    write_json(a.out, out)
+    cli.write_result(a.out, out, PROGRAM)
     print(f"supervised reference: tau {out['last_epoch']['tau']:+.3f} {out['ci95']['tau']} "
           f"rho {out['last_epoch']['rho']:+.3f} f1 {out['last_epoch']['f1']:.2f} -> {a.out}")
 

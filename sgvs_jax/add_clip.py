@@ -28,7 +28,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 from typing import Mapping, Optional
 
 import h5py
@@ -38,7 +37,7 @@ from sgvs_jax import require_extra
 from sgvs_jax.data.from_video import title_from_filename
 from sgvs_jax.data.h5io import REQUIRED_KEYS, SEMANTIC_KEYS, decode_text, open_h5, read_h5_attrs
 from sgvs_jax.data.video import DataError
-from sgvs_jax.files import atomic_path, check_outputs, files_in, read_json
+from sgvs_jax.files import atomic_path, check_outputs, files_in
 from sgvs_jax.provenance import provenance
 
 CLIP_ATTR = "sgvs_jax_add_clip"  # root attribute: how the CLIP keys were made
@@ -55,9 +54,8 @@ def read_titles(path: str) -> dict:
                             f"(got {header[:6]})")
         i, j = header.index("video_id"), header.index("title")
         return {r[i].strip(): r[j].strip() for r in rows[1:] if len(r) > max(i, j)}
-    titles = read_json(path)
-    if not isinstance(titles, dict):
-        raise DataError(f"--titles {path}: expected a JSON object {{name: title}} or a TSV")
+    from sgvs_jax.cli import read_json_arg
+    titles = read_json_arg(path, "--titles", what="a JSON object {name: title} (or a TSV)")
     return {str(k): str(v) for k, v in titles.items()}
 
 
@@ -111,8 +109,10 @@ def add_clip(h5_path: str, videos: str, clip_model: str, out: str, names: Option
     file's last frame is always an error.  Returns ``{group: file}``.
     """
     from sgvs_jax.clip_features import ClipEncoder
-    check_outputs({"--out": out}, inputs=[h5_path, *inputs, *files_in(clip_model)], overwrite=overwrite,
-                  ours={"--out": _is_ours})
+    named = [h5_path, *inputs, *files_in(clip_model)]
+    # First the inputs named on the command line (before the h5 is read); all of them, the matched
+    # videos too, with the rest of the rule below, once the videos are matched.
+    check_outputs({"--out": out}, inputs=named, ours={"--out": lambda _: True})
     groups, picks, n_frames = {}, {}, {}
     with open_h5(h5_path) as f:
         for key in f:
@@ -126,6 +126,9 @@ def add_clip(h5_path: str, videos: str, clip_model: str, out: str, names: Option
     if not groups:
         raise DataError(f"{h5_path}: no video groups")
     files = match_videos(h5_path, groups, videos, names)
+    # The matched videos are inputs too: checked with them, before anything is decoded.
+    check_outputs({"--out": out}, inputs=named + list(files.values()),
+                  overwrite=overwrite, ours={"--out": _is_ours}, kinds={"--out": "hdf5"})
     encoder = ClipEncoder(clip_model)
     titles = titles or {}
     added, problems = {}, []
@@ -172,22 +175,21 @@ def _is_ours(path: str) -> bool:
 
 
 def main(argv):
-    from absl import flags, logging
+    from absl import flags
+
+    from sgvs_jax import cli
     del argv
     FLAGS = flags.FLAGS
-    logging.set_verbosity(logging.WARNING)
-    try:
-        names = read_json(FLAGS.names) if FLAGS.names else None
-        if names is not None and not isinstance(names, dict):
-            raise DataError(f"--names {FLAGS.names}: expected a JSON object {{group: file name}}")
+
+    def work():
+        names = cli.read_json_arg(FLAGS.names, "--names", what="a JSON object {group: video file name}") \
+            if FLAGS.names else None
         titles = read_titles(FLAGS.titles) if FLAGS.titles else None
-        files = add_clip(FLAGS.h5, FLAGS.videos, FLAGS.clip_model, FLAGS.out, names, titles,
-                         FLAGS.max_text_tokens, FLAGS.frame_tolerance, FLAGS.overwrite,
-                         inputs=(FLAGS.names, FLAGS.titles))
-    except (ValueError, RuntimeError, OSError, ImportError) as e:  # DataError, OutputError, VideoError, ClipError,
-        # files, a missing [video] extra
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+        return add_clip(FLAGS.h5, FLAGS.videos, FLAGS.clip_model, FLAGS.out, names, titles,
+                        FLAGS.max_text_tokens, FLAGS.frame_tolerance, FLAGS.overwrite,
+                        inputs=(FLAGS.names, FLAGS.titles))
+
+    files = cli.run(work, FLAGS.debug)
     print(f"wrote {FLAGS.out}: {len(files)} videos with clip_frames, text_tokens, text_pooled")
 
 
@@ -203,7 +205,9 @@ def define_flags():
                         "(default: the name)")
     flags.DEFINE_integer("max_text_tokens", 31, "title tokens kept")
     flags.DEFINE_integer("frame_tolerance", 0, "frames a file may differ from the group's n_frames")
-    flags.DEFINE_bool("overwrite", False, "replace an existing --out that add_clip did not write")
+    flags.DEFINE_bool("overwrite", False, "replace an existing --out h5 that add_clip did not write (an input, the "
+                      "matched videos included, is never replaced)")
+    flags.DEFINE_bool("debug", False, "show the traceback of an error")
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@ Orbax writes each step to a temporary folder and renames it when complete, so a
 run killed mid-save resumes from the previous complete step.  Saves are
 asynchronous: ``save`` returns once the state is copied off the devices and the
 files are written while training goes on; ``close`` (and the next save) waits for
-them; ``close(background=True)`` lets the caller go on and ``join`` waits later.
-Each save records the SHA-256 of the state; a checkpoint that is present but
-unreadable, or whose bytes changed since (a flipped bit), raises CheckpointError
-naming the folder; it is never silently replaced by a fresh start.
+them: a caller reports a step (results.json) only after ``close``.
+Each save records the SHA-256 of the state and of everything else a resume reads
+(the history and the training config); a checkpoint that is present but unreadable,
+or whose bytes changed since (a flipped bit, an edited number), raises CheckpointError
+naming the folder; it is never silently used or replaced by a fresh start.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import logging as pylogging
 import os
 import shutil
 import sys
-import threading
 
 import jax
 import numpy as np
@@ -65,8 +65,8 @@ class Checkpointer:
         """
         self.check_space(step, state)
         self._saving = step
-        meta = {"epochs": list(history), "state_sha256": digest(state),
-                **({"training_config": config} if config is not None else {})}
+        meta = {"epochs": list(history), **({"training_config": config} if config is not None else {})}
+        meta.update(state_sha256=digest(state), history_sha256=history_digest(meta))
         self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                         history=ocp.args.JsonSave(meta)))
         if not self.asynchronous:
@@ -149,6 +149,11 @@ class Checkpointer:
                                                            jax.tree_util.tree_leaves(target_state)))
         if not leaves_ok:
             raise CheckpointError(f"checkpoint {path}: parameter shapes do not match this config")
+        recorded = history.get("history_sha256")
+        if recorded is not None and recorded != history_digest(history):
+            raise CheckpointError(f"checkpoint {path}: its history or config changed after it was saved (SHA-256 "
+                                  "differs from the one recorded at save); delete it to resume from the previous "
+                                  "step")
         recorded = history.get("state_sha256")
         if recorded is not None and recorded != digest(out["state"]):
             raise CheckpointError(f"checkpoint {path}: its data changed after it was saved (SHA-256 of the state "
@@ -176,42 +181,24 @@ class Checkpointer:
                                   f"({len(bad)} leaves differ)")
         return out["params"]
 
-    def close(self, background: bool = False):
-        """Waits for pending saves and releases the manager.  With ``background`` this
-        happens in a thread and ``close`` returns at once, so that the next split
-        trains while the last save of this one is written; :meth:`join` waits for that thread and
-        raises what the close raised."""
-        if not background:
-            self._close()
-            return
-
-        def run():
-            try:
-                self._close()
-            except BaseException as e:  # handed to join
-                self._close_error = e
-
-        self._close_error = None
-        self._closer = threading.Thread(target=run, name=f"close {self.directory}", daemon=True)
-        self._closer.start()
-
-    def join(self):
-        """Waits for a :meth:`close` in the background; re-raises its error."""
-        closer, self._closer = self._closer, None
-        if closer is not None:
-            closer.join()
-            if isinstance(self._close_error, CheckpointError):
-                raise self._close_error
-            if self._close_error is not None:
-                raise CheckpointError(f"{self.directory}: the last checkpoint could not be written "
-                                      f"({type(self._close_error).__name__}: {self._close_error})") \
-                    from self._close_error
+    def close(self):
+        """Waits for pending saves (a save is committed only then) and releases the manager."""
+        self._close()
 
     def _close(self):
         if self._manager is not None:
             self.wait()
             self._manager.close()
             self._manager = None
+
+
+def history_digest(meta: dict) -> str:
+    """SHA-256 (hex) of what a resume reads besides the state: the history of every epoch and
+    the training config (canonical JSON)."""
+    import hashlib
+    import json
+    body = {k: meta.get(k) for k in ("epochs", "training_config")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 class _FullDiskFilter(pylogging.Filter):
@@ -255,16 +242,3 @@ def _out_of_space(error: BaseException) -> bool:
             return True
         error = error.__cause__ or error.__context__
     return False
-
-
-def join_all(checkpointers) -> None:
-    """:meth:`Checkpointer.join` on each (all of them, also after one fails); raises
-    the first error."""
-    errors = []
-    for ckpt in checkpointers:
-        try:
-            ckpt.join()
-        except CheckpointError as e:
-            errors.append(e)
-    if errors:
-        raise errors[0]

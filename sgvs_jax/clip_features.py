@@ -43,7 +43,8 @@ def clip_tokenizer(vocab: dict, merges: list):
                                            normalizers.Lowercase()])
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(SPLIT), behavior="removed", invert=True),
                                                  pre_tokenizers.ByteLevel(add_prefix_space=False)])
-    tok.post_processor = processors.RobertaProcessing(sep=(EOS, vocab[EOS]), cls=(BOS, vocab[BOS]),
+    # (sep, cls) by position: tokenizers 0.23 renamed the keyword ``cls`` (``cls_token``).
+    tok.post_processor = processors.RobertaProcessing((EOS, vocab[EOS]), (BOS, vocab[BOS]),
                                                       trim_offsets=False, add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     return tok
@@ -184,17 +185,43 @@ class ClipEncoder:
         return tokens.astype(np.float32), pooled.astype(np.float32)
 
 
+TRANSFORMERS_FLAX_FILES = ("config.json", "flax_model.msgpack", "vocab.json", "merges.txt")
+
+
 def convert_transformers_flax(source: str, directory: str) -> None:
     """A folder saved by transformers 4's ``FlaxCLIPModel.save_pretrained``
     (``config.json``, ``flax_model.msgpack``, ``vocab.json``, ``merges.txt``) -> a folder
-    in the layout :class:`ClipEncoder` reads.  ``directory`` must not exist."""
+    in the layout :class:`ClipEncoder` reads.  ``directory`` must not exist; it appears
+    complete or not at all (written beside it, then renamed), and ``source`` is only read."""
+    import tempfile
+
     from flax.serialization import msgpack_restore
+    if not os.path.isdir(source):
+        raise ClipError(f"{source}: folder not found (OLD: a folder saved by transformers' FlaxCLIPModel)")
     if os.path.exists(directory):
-        raise ClipError(f"{directory} exists: give a new folder")
-    with open(os.path.join(source, "config.json")) as f:
-        config = ClipConfig.from_hf(json.load(f))
-    with open(os.path.join(source, "flax_model.msgpack"), "rb") as f:
-        flat = flatten_dict(msgpack_restore(f.read()), sep=".")
+        what = "is OLD itself" if os.path.realpath(directory) == os.path.realpath(source) else "exists"
+        raise ClipError(f"{directory} {what}: give a new folder for NEW (nothing is written over)")
+    if os.path.realpath(directory).startswith(os.path.realpath(source) + os.sep):
+        raise ClipError(f"{directory} is inside OLD {source}: give a folder outside it")
+    missing = [n for n in TRANSFORMERS_FLAX_FILES if not os.path.isfile(os.path.join(source, n))]
+    if missing and os.path.isfile(os.path.join(source, "model.safetensors")):
+        raise ClipError(f"{source} is already in the layout sgvs_jax reads (model.safetensors): use it as the "
+                        "CLIP folder directly, no conversion needed")
+    if missing:
+        raise ClipError(f"{source}: no {', '.join(missing)} (a folder saved by transformers' "
+                        f"FlaxCLIPModel.save_pretrained has {', '.join(TRANSFORMERS_FLAX_FILES)})")
+    cfg_path = os.path.join(source, "config.json")
+    try:
+        with open(cfg_path) as f:
+            config = ClipConfig.from_hf(json.load(f))
+    except (ValueError, TypeError, AttributeError, KeyError, UnicodeDecodeError) as e:
+        raise ClipError(f"{cfg_path}: not a CLIP config.json ({type(e).__name__}: {e})") from e
+    weights = os.path.join(source, "flax_model.msgpack")
+    try:
+        with open(weights, "rb") as f:
+            flat = flatten_dict(msgpack_restore(f.read()), sep=".")
+    except Exception as e:  # msgpack raises its own types on garbage
+        raise ClipError(f"{weights}: not a Flax msgpack checkpoint ({type(e).__name__}: {str(e)[:200]})") from e
     params = {}
     for name, path, transform in names(config):
         base, leaf = name.rsplit(".", 1)
@@ -203,14 +230,33 @@ def convert_transformers_flax(source: str, directory: str) -> None:
         else:
             key = name
         if key not in flat:
-            raise ClipError(f"{source}/flax_model.msgpack: no parameter '{key}'")
+            raise ClipError(f"{weights}: no parameter '{key}'")
         params[path] = np.asarray(flat[key], np.float32)
-    tokenizer = tokenizer_from_vocab(os.path.join(source, "vocab.json"), os.path.join(source, "merges.txt"))
-    save_clip(directory, config, unflatten_dict(params))
-    tokenizer.save(os.path.join(directory, "tokenizer.json"))
-    if os.path.exists(os.path.join(source, "preprocessor_config.json")):
-        shutil.copyfile(os.path.join(source, "preprocessor_config.json"),
-                        os.path.join(directory, "preprocessor_config.json"))
+    try:
+        tokenizer = tokenizer_from_vocab(os.path.join(source, "vocab.json"), os.path.join(source, "merges.txt"))
+    except Exception as e:  # noqa: BLE001 - json's and the tokenizers package's (Rust) errors alike
+        raise ClipError(f"{source}/vocab.json, merges.txt: not a CLIP vocabulary ({type(e).__name__}: {e})") from e
+    parent = os.path.dirname(os.path.abspath(directory))
+    if not os.path.isdir(parent):
+        raise ClipError(f"{directory}: its folder {parent} does not exist")
+    tmp = tempfile.mkdtemp(prefix="." + os.path.basename(directory) + ".", suffix=".partial", dir=parent)
+    try:
+        save_clip(tmp, config, unflatten_dict(params))
+        tokenizer.save(os.path.join(tmp, "tokenizer.json"))
+        if os.path.exists(os.path.join(source, "preprocessor_config.json")):
+            shutil.copyfile(os.path.join(source, "preprocessor_config.json"),
+                            os.path.join(tmp, "preprocessor_config.json"))
+        os.chmod(tmp, 0o777 & ~_umask())
+        os.rename(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def byte_level_vocab() -> dict:
@@ -264,9 +310,17 @@ def save_random_clip(directory: str, seed: int = 0, width: int = 32, layers: int
     return directory
 
 
+def main(argv=None):
+    """``python -m sgvs_jax.clip_features OLD_FLAX_CLIP_DIR NEW_DIR``."""
+    from sgvs_jax import cli
+    p = cli.ArgumentParser(description="Convert a transformers-Flax CLIP folder to the layout sgvs_jax reads.",
+                           outputs=False)
+    p.add_argument("old", metavar="OLD_FLAX_CLIP_DIR", help="a folder saved by FlaxCLIPModel.save_pretrained")
+    p.add_argument("new", metavar="NEW_DIR", help="the folder to create (must not exist)")
+    a = p.parse_args(argv)
+    cli.run(lambda: convert_transformers_flax(a.old, a.new), a.debug)
+    print(f"wrote {a.new} (config.json, model.safetensors, tokenizer.json)")
+
+
 if __name__ == "__main__":
-    import sys
-    if len(sys.argv) != 3:
-        raise SystemExit("usage: python -m sgvs_jax.clip_features OLD_FLAX_CLIP_DIR NEW_DIR")
-    convert_transformers_flax(sys.argv[1], sys.argv[2])
-    print(f"wrote {sys.argv[2]} (config.json, model.safetensors, tokenizer.json)")
+    main()

@@ -17,7 +17,6 @@ printed while training on them are not meaningful.  How the features were made
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -82,7 +81,8 @@ def extract_features(videos: str, out: str, clip_model: str, sample_fps: float =
     splits_out = splits_out or os.path.splitext(out)[0] + "_splits.json"
     outputs = {"--out": out} if len(files) < 2 else {"--out": out, "split file": splits_out}
     check_outputs(outputs, inputs=files + [titles_path] + files_in(clip_model), overwrite=overwrite,
-                  ours={"--out": _is_our_h5, "split file": lambda p: _names_split_file(out, p)})
+                  ours={"--out": _is_our_h5, "split file": lambda p: _names_split_file(out, p)},
+                  kinds={"--out": "hdf5", "split file": "json"})
     encoder = ClipEncoder(clip_model)
     titles = titles or {}
     records, skipped = {}, {}
@@ -137,23 +137,20 @@ def _names_split_file(h5_path: str, path: str) -> bool:
 
 
 def main(argv):
-    from absl import flags, logging
+    from absl import flags
+
+    from sgvs_jax import cli
     del argv
     FLAGS = flags.FLAGS
-    logging.set_verbosity(logging.WARNING)
-    titles = None
-    try:
-        if FLAGS.titles:
-            with open(FLAGS.titles) as f:
-                titles = json.load(f)
-            if not isinstance(titles, dict):
-                raise ValueError(f"{FLAGS.titles}: expected a JSON object {{file name: title}}")
-        r = extract_features(FLAGS.videos, FLAGS.out, FLAGS.clip_model, FLAGS.fps, titles, FLAGS.n_splits,
-                             FLAGS.seed, FLAGS.kts_mean_shot_seconds, FLAGS.max_text_tokens, FLAGS.skip_bad,
-                             overwrite=FLAGS.overwrite, titles_path=FLAGS.titles)
-    except (ValueError, RuntimeError, OSError) as e:  # VideoError, ClipError, DataError, missing files
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+
+    def work():
+        titles = cli.read_json_arg(FLAGS.titles, "--titles", what="a JSON object {file name: title}") \
+            if FLAGS.titles else None
+        return extract_features(FLAGS.videos, FLAGS.out, FLAGS.clip_model, FLAGS.fps, titles, FLAGS.n_splits,
+                                FLAGS.seed, FLAGS.kts_mean_shot_seconds, FLAGS.max_text_tokens, FLAGS.skip_bad,
+                                overwrite=FLAGS.overwrite, titles_path=FLAGS.titles)
+
+    r = cli.run(work, FLAGS.debug)
     print(f"wrote {r['h5']} ({len(r['videos'])} videos)" + (f" and {r['splits']}" if r["splits"] else
                                                            " (one video: no split file)"))
     if r["skipped"]:
@@ -176,6 +173,7 @@ def define_flags():
     flags.DEFINE_bool("skip_bad", False, "skip unreadable videos instead of stopping")
     flags.DEFINE_bool("overwrite", False, "replace existing output files that an earlier extract_features did not "
                                           "write (an input video is never replaced)")
+    flags.DEFINE_bool("debug", False, "show the traceback of an error")
 
 
 if __name__ == "__main__":

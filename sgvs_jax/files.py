@@ -96,18 +96,56 @@ def files_in(folder: Optional[str]) -> list[str]:
     return [os.path.join(root, name) for root, _, names in os.walk(folder) for name in names]
 
 
+# An output's kind by its extension; ``overwrite`` replaces only an existing file of that kind.
+KIND_OF_EXTENSION = {".json": "json", ".h5": "hdf5", ".hdf5": "hdf5", ".png": "png", ".mp4": "mp4",
+                     ".m4v": "mp4", ".mov": "mp4"}
+
+
+def file_kind(path: str) -> str:
+    """What an existing file holds, by its content: 'hdf5', 'png', 'mp4' (an ISO media file),
+    'json', else 'text .ext' or 'binary .ext' (its extension)."""
+    import h5py
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head.startswith(b"\x89PNG"):
+        return "png"
+    if head[4:8] == b"ftyp":
+        return "mp4"
+    if h5py.is_hdf5(path):
+        return "hdf5"
+    ext = os.path.splitext(path)[1].lower()
+    if b"\0" in head:
+        return f"binary {ext}"
+    try:
+        with open(path, encoding="utf-8") as f:
+            json.load(f)
+        return "json"
+    except (ValueError, UnicodeDecodeError):
+        return f"text {ext}"
+
+
+def output_kind(path: str) -> str:
+    """The kind of file an output path is for (:func:`file_kind`'s names)."""
+    ext = os.path.splitext(path)[1].lower()
+    return KIND_OF_EXTENSION.get(ext, f"text {ext}")
+
+
 def check_outputs(outputs: Mapping[str, str], inputs: Iterable[Optional[str]], overwrite: bool = False,
-                  ours: Optional[Mapping[str, Callable[[str], bool]]] = None) -> None:
+                  ours: Optional[Mapping[str, Callable[[str], bool]]] = None,
+                  kinds: Optional[Mapping[str, str]] = None) -> None:
     """Refuses, before any work, outputs that would lose a user's file.
 
     Args:
       outputs: role (as the user knows it, e.g. '--out') -> path to be written.
       inputs: files the command reads; no output may be one of them, even with
         ``overwrite``.
-      overwrite: allow replacing existing files that are not inputs.
+      overwrite: allow replacing an existing file that is not an input and holds the
+        output's kind (:func:`output_kind`): a JSON output replaces a JSON file, not an h5.
       ours: role -> predicate telling whether an existing file at that path was
         written by this command before (it may then be replaced without
         ``overwrite``, as a rerun does).
+      kinds: role -> the kind of file the command writes there (:func:`file_kind`'s
+        names, e.g. 'json'); default: by the path's extension (:func:`output_kind`).
     Raises:
       OutputError naming the flag and the path.
     """
@@ -124,6 +162,12 @@ def check_outputs(outputs: Mapping[str, str], inputs: Iterable[Optional[str]], o
                                   "overwritten: choose another output path")
         if os.path.isdir(path):
             raise OutputError(f"{role} {path} is a folder; give a file path")
-        if os.path.exists(path) and not overwrite and not ours.get(role, lambda p: False)(path):
+        if not os.path.exists(path) or ours.get(role, lambda p: False)(path):
+            continue
+        if not overwrite:
             raise OutputError(f"{role} {path} exists and was not written by this command; "
                               "pass --overwrite to replace it")
+        have, want = file_kind(path), (kinds or {}).get(role) or output_kind(path)
+        if have != want:
+            raise OutputError(f"{role} {path} holds a {have} file, not {want}: --overwrite replaces only a "
+                              "file of the output's kind; choose another output path")

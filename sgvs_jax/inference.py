@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Optional
 
 import jax
 import ml_collections
@@ -54,6 +53,10 @@ class Scorer:
         done = sorted(int(k) for k in results.get("splits", {}))
         if not done and split in (None, "all"):
             raise CheckpointError(f"{run_dir}/results.json lists no finished split")
+        if split not in (None, "all") and int(split) not in done:
+            raise CheckpointError(f"{run_dir}: split {split} is unfinished (results.json lists finished splits "
+                                  f"{done}); finish it by rerunning its training command, or choose a finished "
+                                  "split")
         self.splits = done if split == "all" else [done[0] if split is None else int(split)]
         self.feature_dim = feature_dim
         self.model = build_model(self.config, feature_dim)
@@ -80,6 +83,12 @@ class Scorer:
                         "extractor the run was trained on (see sgvs_jax.extract_features)") from e
             finally:
                 ckpt.close()
+            history = results["splits"][str(s)].get("history") or [{}]
+            reported = history[-1].get("epoch", step)
+            if step != reported:  # results.json is written after its checkpoint is committed
+                raise CheckpointError(f"{directory}: results.json reports epoch {reported} of split {s}, but the "
+                                      f"latest complete checkpoint is epoch {step} (the run stopped while saving, "
+                                      "or was continued); rerun its training command to finish it")
             epochs.append(int(step))
             folders.append(directory)
         if split == "all":

@@ -26,7 +26,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
-import sys
 import time
 
 import jax
@@ -34,13 +33,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from sgvs_jax import compilation, report
+from sgvs_jax import cli, compilation, report, study_report
 from sgvs_jax.checkpointing import Checkpointer
 from sgvs_jax.config_check import check_config
 from sgvs_jax.data import fingerprint, load_dataset, resolve_sources
 from sgvs_jax.data.batching import normalize
 from sgvs_jax.evaluation import random_baseline, training_free_baselines
-from sgvs_jax.files import write_json
+from sgvs_jax.files import atomic_path, write_json
 from sgvs_jax.train import Trainer, split_indices
 from sgvs_jax.train_steps import SHARED_KEYS, active_stages, make_predict, make_train_step
 from sgvs_jax.workdir import Workdir, training_config
@@ -77,20 +76,6 @@ VARIANTS = {  # name -> config overrides; each ablation switches one thing back 
 # Config values that live in the train state (a leaf of each member): variants that differ only in
 # them train as members of one program.
 VALUE_KEYS = ("train.sigma",)
-
-
-def parse_seeds(text: str) -> list[int]:
-    """'0-4' -> [0, 1, 2, 3, 4]; '0,3,7' -> [0, 3, 7]; ranges and lists mix ('0-2,9')."""
-    seeds = []
-    try:
-        for part in str(text).split(","):
-            lo, _, hi = part.strip().partition("-")
-            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
-    except ValueError:
-        raise ValueError(f"--seeds {text!r}: use a range '0-4' or a list '0,3,7'") from None
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise ValueError(f"--seeds {text!r}: give distinct non-negative seeds")
-    return seeds
 
 
 def variant_config(config, name: str):
@@ -315,7 +300,6 @@ def program_groups(configs: dict) -> list[list[str]]:
 def run_study(config, seeds: list, variants: list, workdir: str, restart: bool = False) -> dict:
     """Every variant in ``variants`` (names of :data:`VARIANTS`) over ``seeds``; writes
     ``workdir/study.json`` and ``workdir/study.md`` and returns the study."""
-    from sgvs_jax import study_report
     configs = {v: variant_config(config, v) for v in variants}  # unknown names fail before any work
     for c in configs.values():
         check_config(c)
@@ -334,38 +318,68 @@ def run_study(config, seeds: list, variants: list, workdir: str, restart: bool =
     study = study_report.summarize(runs)
     write_json(os.path.join(workdir, "study.json"), study)
     table = study_report.table(study)
-    with open(os.path.join(workdir, "study.md"), "w") as f:
-        f.write(table + "\n")
+    with atomic_path(os.path.join(workdir, "study.md")) as tmp, open(tmp, "w") as f:
+        f.write(f"{STUDY_MARK}\n{table}\n")
     report.log("\n" + table)
     return study
+
+
+STUDY_MARK = "<!-- written by sgvs_jax.study; the numbers are in study.json beside it -->"
+
+
+def study_outputs(workdir: str, out: str = "") -> tuple[dict, dict]:
+    """The files a study writes besides its workdirs, and for each the test that an existing file
+    there is an earlier study's (:func:`sgvs_jax.cli.guard`)."""
+    from sgvs_jax.files import read_json
+
+    def md_is_ours(path):
+        with open(path, errors="replace") as f:
+            return f.readline().rstrip("\n") in (STUDY_MARK, study_report.TABLE_HEADER)
+
+    def json_is_ours(path):
+        r = read_json(path)
+        return isinstance(r, dict) and (cli.written_by(PROGRAM)(path) or "variants" in r and "command" not in r)
+
+    outputs, ours = ({"--out": out}, {"--out": cli.written_by(PROGRAM)}) if out else ({}, {})
+    outputs.update({"W/study.json": os.path.join(workdir, "study.json"),
+                    "W/study.md": os.path.join(workdir, "study.md")})
+    ours.update({"W/study.json": json_is_ours, "W/study.md": md_is_ours})
+    return outputs, ours
+
+
+PROGRAM = "sgvs_jax.study"
 
 
 def main(argv=None):
     from absl import app, flags
 
-    from sgvs_jax import main as cli  # --config, --workdir, --restart, --debug and one-line errors
+    cli.define_run_flags("runs/study")
     FLAGS = flags.FLAGS
-    FLAGS.set_default("workdir", "runs/study")
     flags.DEFINE_string("seeds", "0-2", "Seeds: a range '0-4' or a list '0,3,7'.")
     flags.DEFINE_string("variants", "sgvs", f"Comma-separated, from: {', '.join(VARIANTS)}.")
     flags.DEFINE_string("out", "", "Also write the study (with the command and provenance) to this JSON file.")
+    flags.DEFINE_bool("overwrite", False, "Replace an existing output (--out, W/study.json, W/study.md) of the "
+                      "same kind that sgvs_jax.study did not write (an input is never replaced).")
 
     def run(argv):
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {argv[1:]}")
 
         def work():
+            seeds = cli.parse_seeds(FLAGS.seeds)
+            variants = cli.parse_names(FLAGS.variants, "--variants", VARIANTS, "variant")
+            outputs, ours = study_outputs(FLAGS.workdir, FLAGS.out)
+            cli.guard(outputs, cli.config_inputs(FLAGS.config, cli.config_file()), FLAGS.overwrite, ours,
+                      kinds={"--out": "json", "W/study.json": "json"})
             compilation.enable(FLAGS.config.compilation_cache_dir)
-            study = run_study(FLAGS.config, parse_seeds(FLAGS.seeds), [v for v in FLAGS.variants.split(",") if v],
-                              FLAGS.workdir, FLAGS.restart)
+            study = run_study(FLAGS.config, seeds, variants, FLAGS.workdir, FLAGS.restart)
             if FLAGS.out:
                 from sgvs_jax.provenance import provenance
-                write_json(FLAGS.out, {**study, "command": " ".join(["python -m sgvs_jax.study"] + sys.argv[1:]),
-                                       "provenance": provenance(FLAGS.config)})
+                cli.write_result(FLAGS.out, {**study, "provenance": provenance(FLAGS.config)}, PROGRAM)
 
-        cli.guarded(work)
+        cli.run(work, FLAGS.debug)
 
-    app.run(run, argv, flags_parser=cli.parse_flags)
+    app.run(run, argv, flags_parser=cli.parse_run_flags)
 
 
 if __name__ == "__main__":

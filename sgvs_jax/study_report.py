@@ -103,10 +103,13 @@ def summarize(runs: dict) -> dict:
     return out
 
 
+TABLE_HEADER = "| row | selection | F1 | tau [95 % CI] | rho [95 % CI] | spread (min) |"
+
+
 def table(study: dict) -> str:
     """The study as Markdown: every row with its interval, then the paired comparisons."""
     variants = study["variants"]
-    lines = ["| row | selection | F1 | tau [95 % CI] | rho [95 % CI] | spread (min) |", "|---|---|---|---|---|---|"]
+    lines = [TABLE_HEADER, "|---|---|---|---|---|---|"]
 
     def ci(x):
         return f"[{x[0]:+.3f}, {x[1]:+.3f}]"

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from typing import Optional
 
 import numpy as np
@@ -68,7 +67,8 @@ def summarize_video(video_path: str, run_dir: str, out_path: str, title: Optiona
     check_outputs({"--out": out_path, "--json": json_path, "--plot": plot_path},
                   inputs=[video_path, config.data.get("h5_path"), config.data.get("split_path")]
                   + [f for p in own_files(run_dir) for f in (files_in(p) or [p])] + files_in(clip_model),
-                  overwrite=overwrite, ours=earlier_outputs(json_path, out_path, plot_path))
+                  overwrite=overwrite, ours=earlier_outputs(json_path, out_path, plot_path),
+                  kinds={"--out": "mp4", "--json": "json", "--plot": "png"})
     if not clip_model:
         raise ValueError(f"{run_dir}: its training data records no CLIP model (config data.h5_path="
                          f"'{config.data.h5_path}'); pass --clip_model")
@@ -145,21 +145,22 @@ def earlier_outputs(json_path: str, out_path: str, plot_path: str) -> dict:
 
 
 def main(argv):
-    from absl import flags, logging
+    from absl import flags
+
+    from sgvs_jax import cli
     del argv
     FLAGS = flags.FLAGS
-    logging.set_verbosity(logging.WARNING)
-    try:
+
+    def work():
         if FLAGS.split not in (None, "all") and not FLAGS.split.isdigit():
-            raise ValueError(f"--split={FLAGS.split!r}: give a split index or 'all'")
-        r = summarize_video(FLAGS.video, FLAGS.workdir, FLAGS.out, title=FLAGS.title, clip_model=FLAGS.clip_model,
-                            sample_fps=FLAGS.fps, budget=FLAGS.budget, split=FLAGS.split,
-                            json_path=FLAGS.json, plot_path=FLAGS.plot,
-                            kts_mean_shot_seconds=FLAGS.kts_mean_shot_seconds, overwrite=FLAGS.overwrite,
-                            clip_dtype=FLAGS.clip_dtype)
-    except (ValueError, RuntimeError, OSError) as e:  # VideoError, ClipError, DataError, CheckpointError
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+            raise cli.ArgumentError(f"--split={FLAGS.split!r}: give a split index or 'all'")
+        return summarize_video(FLAGS.video, FLAGS.workdir, FLAGS.out, title=FLAGS.title, clip_model=FLAGS.clip_model,
+                               sample_fps=FLAGS.fps, budget=FLAGS.budget, split=FLAGS.split,
+                               json_path=FLAGS.json, plot_path=FLAGS.plot,
+                               kts_mean_shot_seconds=FLAGS.kts_mean_shot_seconds, overwrite=FLAGS.overwrite,
+                               clip_dtype=FLAGS.clip_dtype)
+
+    r = cli.run(work, FLAGS.debug)
     n_sel = sum(s["selected"] for s in r["shots"])
     print(f"{r['summary_video']}: {r['summary_duration_s']:.1f} s of {r['duration_s']:.1f} s, "
           f"{n_sel}/{len(r['shots'])} shots (run {r['run']['workdir']} split {r['run']['split']} "
@@ -188,6 +189,7 @@ def define_flags():
     flags.DEFINE_string("plot", None, "PNG plot (default: OUT with .png)")
     flags.DEFINE_bool("overwrite", False, "replace existing output files that an earlier summarize did not write "
                                           "(an input is never replaced)")
+    flags.DEFINE_bool("debug", False, "show the traceback of an error")
     flags.DEFINE_float("kts_mean_shot_seconds", None,
                        "mean shot length for KTS, 0: KTS chooses the number (default: the run's, else 4)")
 

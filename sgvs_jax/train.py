@@ -22,7 +22,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from sgvs_jax import compilation, report
-from sgvs_jax.checkpointing import Checkpointer, join_all
+from sgvs_jax.checkpointing import Checkpointer
 from sgvs_jax.config_check import check_buckets, check_config
 from sgvs_jax.data import (bucket_lengths_for, fingerprint, iterate_batches, load_dataset, make_batch,
                            resolve_sources)
@@ -220,10 +220,9 @@ def reference_rows(config, videos: dict, test_keys, index: int) -> tuple:
 
 
 def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir: str,
-                writer: MetricWriter, closing: list | None = None) -> dict:
-    """Trains and evaluates one split; returns its record for results.json.  With a
-    ``closing`` list, the split's checkpointer finishes writing its last save in the
-    background and is appended to the list (the caller joins it)."""
+                writer: MetricWriter) -> dict:
+    """Trains and evaluates one split; returns its record for results.json once its last
+    checkpoint is committed (a result never names a checkpoint still being written)."""
     config, tcfg = trainer.config, trainer.config.train
     train_videos = [videos[k] for k in split["train_keys"]]
     test_videos = [videos[k] for k in split["test_keys"]]
@@ -259,7 +258,6 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
 
     if start == 0:
         evaluate(0, {}, 0.0)
-    done = False
     try:  # close waits for the asynchronous saves, also when training stops with an error
         for epoch in range(start, tcfg.num_epochs):
             t0 = time.time()
@@ -269,12 +267,8 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
                 reference.result()  # a failure there stops the run now, not after the last epoch
             if (epoch + 1) % config.checkpoint.every == 0 or epoch + 1 == tcfg.num_epochs:
                 ckpt.save(epoch + 1, state, history, run_config)
-        done = True
     finally:
-        background = done and closing is not None  # else wait now, also when training stopped with an error
-        ckpt.close(background=background)
-        if background:
-            closing.append(ckpt)
+        ckpt.close()
     rnd, free = reference.result()
     return {"history": history, "selection": report.select_models(history), "random": rnd, "training_free": free,
             "n_params": n_params, "buckets": list(trainer.buckets), "test_keys": list(split["test_keys"]),
@@ -320,21 +314,15 @@ def train_and_evaluate(config, workdir: str, restart: bool = False) -> dict:
     results["data_fingerprint"] = fingerprint(videos)
     with Workdir(workdir, config, restart, enabled=is_main, fingerprint=results["data_fingerprint"]):
         writer = MetricWriter(workdir, enabled=is_main)
-        # Each split's checkpointer writes its last save while the next split trains (one process
-        # only: across hosts orbax's close synchronises the processes, kept in order).
-        closing = [] if jax.process_count() == 1 else None
         try:
             for i in indices:
                 results["splits"][str(i)] = train_split(trainer, videos, splits[i], i,
-                                                        os.path.join(workdir, f"split_{i}"), writer, closing)
+                                                        os.path.join(workdir, f"split_{i}"), writer)
                 results["summary"] = report.summarize(results["splits"])
                 if is_main:
                     write_json(os.path.join(workdir, "results.json"), results)
         finally:
-            try:
-                join_all(closing or [])
-            finally:
-                writer.close()
+            writer.close()
     report.log("\n" + report.summary_table(results["summary"], where, len(indices), config.data.eval_mode))
     report.log(f"results: {os.path.join(workdir, 'results.json')}")
     return results

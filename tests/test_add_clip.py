@@ -117,6 +117,32 @@ def test_cli_refuses_to_write_over_its_input(community):
         add_clip(community["clip"] + "/config.json", community["videos"], community["clip"], "/tmp/x.h5")
 
 
+def test_a_matched_video_is_an_input_even_with_overwrite(community):
+    """The videos add_clip matches are among its inputs: an --out onto one is refused before
+    anything is decoded, --overwrite or not."""
+    from sgvs_jax.files import OutputError
+    video = community["root"] / "videos" / "Cooking.mp4"
+    before = video.read_bytes()
+    for overwrite in (False, True):
+        with pytest.raises(OutputError, match="Cooking.mp4 is an input of this command"):
+            add_clip(community["h5"], community["videos"], community["clip"], str(video),
+                     names={"video_3": "Bike Polo"}, overwrite=overwrite)
+    assert video.read_bytes() == before
+
+
+@pytest.mark.parametrize("content, message", [(None, "file not found"), ("{oops", "not valid JSON")])
+def test_cli_names_a_bad_names_file_in_one_line(community, tmp_path, content, message):
+    names = tmp_path / "names.json"
+    if content is not None:
+        names.write_text(content)
+    p = subprocess.run([sys.executable, "-m", "sgvs_jax.add_clip", "--h5", community["h5"], "--videos",
+                        community["videos"], "--clip_model", community["clip"], "--names", str(names),
+                        "--out", str(tmp_path / "out.h5")], capture_output=True, text=True)
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert p.returncode == 1 and lines == [lines[0]] and f"--names {names}: {message}" in lines[0], p.stderr
+    assert not (tmp_path / "out.h5").exists()
+
+
 @pytest.mark.slow
 def test_community_config_runs_the_full_method_with_the_keys(community, tmp_path):
     """configs/summe_h5.py ('auto' sources) on the published file: visual only, said once;

@@ -190,3 +190,53 @@ def test_bad_model_folders_are_named(clip_dir, tmp_path):
     truncated = copy("truncated", lambda d: open(os.path.join(d, "model.safetensors"), "r+b").truncate(100))
     with pytest.raises(ClipError, match="model.safetensors: unreadable"):
         ClipEncoder(truncated)
+
+
+def convert_cli(argv, capsys):
+    """``python -m sgvs_jax.clip_features OLD NEW`` in this process: (exit status, stderr lines)."""
+    from sgvs_jax import clip_features
+    with pytest.raises(SystemExit) as e:
+        clip_features.main(argv)
+        raise SystemExit(0)
+    return e.value.code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+def test_the_converter_names_what_is_wrong_in_one_line_and_writes_nothing(clip_dir, tmp_path, capsys):
+    """A missing, empty, already converted or garbage OLD; an existing NEW, NEW = OLD; no vocab.json."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "config.json").write_text("{}")
+    (garbage / "flax_model.msgpack").write_bytes(b"\xc1\xc1 not msgpack")
+    (garbage / "vocab.json").write_text("{}")
+    (garbage / "merges.txt").write_text("#version: 0.2\n")
+    bad_config = tmp_path / "bad_config"
+    shutil.copytree(garbage, bad_config)
+    (bad_config / "config.json").write_text("{ nope")
+    no_vocab = tmp_path / "no_vocab"
+    shutil.copytree(garbage, no_vocab)
+    os.remove(no_vocab / "vocab.json")
+    (tmp_path / "taken").mkdir()
+    new = str(tmp_path / "new")
+    cases = [([str(tmp_path / "missing"), new], "missing: folder not found"),
+             ([str(empty), new], "empty: no config.json, flax_model.msgpack, vocab.json, merges.txt"),
+             ([clip_dir, new], "is already in the layout sgvs_jax reads"),
+             ([str(garbage), new], "flax_model.msgpack: not a Flax msgpack checkpoint"),
+             ([str(bad_config), new], "bad_config/config.json: not a CLIP config.json"),
+             ([str(no_vocab), new], "no_vocab: no vocab.json"),
+             ([str(garbage), str(tmp_path / "taken")], "taken exists: give a new folder"),
+             ([str(garbage), str(garbage)], "is OLD itself"),
+             ([str(garbage), str(garbage / "sub")], "is inside OLD"),
+             ([str(garbage)], "the following arguments are required: NEW_DIR")]
+    before = sorted(os.listdir(tmp_path)), sorted(os.listdir(garbage))
+    for argv, message in cases:
+        code, lines = convert_cli(argv, capsys)
+        assert code == 1 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (argv, lines)
+    assert (sorted(os.listdir(tmp_path)), sorted(os.listdir(garbage))) == before
+
+
+def test_the_tokenizer_builds_with_the_sep_and_cls_tokens_by_position():
+    """tokenizers 0.23 renamed RobertaProcessing's ``cls`` keyword: by position both work."""
+    vocab = {"a</w>": 0, "b</w>": 1, BOS: 2, EOS: 3}
+    assert clip_tokenizer(vocab, []).encode("a b").ids == [2, 0, 1, 3]

@@ -36,6 +36,7 @@ def test_expected_errors_are_one_line(tmp_path, flags, message):
     ("--config.train.num_epoch=3", "--config.train.num_epoch: unknown config key; did you mean --config.train.num_epochs?"),
     ("--config.train.nonexistent=3", "--config.train.nonexistent: unknown config key"),
     ("--config.train.num_epochs=abc", "--config.train.num_epochs=abc"),
+    ("--config.train.foo.bar=1", "--config.train.foo.bar: unknown config key"),  # a block that is not there
 ])
 @pytest.mark.parametrize("config", [["--config", "configs/default.py"], []])  # [] : the default config
 def test_a_bad_config_flag_is_one_line(tmp_path, flag, message, config):
@@ -46,3 +47,12 @@ def test_a_bad_config_flag_is_one_line(tmp_path, flag, message, config):
     assert not (tmp_path / "run").exists()
     p = main(tmp_path, *config, flag, "--debug")
     assert p.returncode != 0 and "Traceback" in p.stderr
+
+
+@pytest.mark.parametrize("flags", [["--config", "configs/nope.py"], ["--config=configs/nope.py"]])
+def test_a_missing_config_file_is_one_line(tmp_path, flags):
+    p = main(tmp_path, *flags)
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert p.returncode == 1 and lines == ["error: --config configs/nope.py: file not found (give a "
+                                           "configs/<name>.py file)"], p.stderr
+    assert not (tmp_path / "run").exists()

@@ -1,12 +1,9 @@
 """benchmarks/select_settings.py: settings are chosen from the training videos' curves alone,
-every epoch a candidate, and a bad grid is one clear error."""
+every epoch a candidate (its arguments: tests/test_cli.py)."""
 
 import json
 import os
 import runpy
-import subprocess
-import sys
-
 import pytest
 
 from tests.tiny import tiny_config
@@ -22,20 +19,6 @@ def test_the_choice_is_the_best_mean_over_variants_of_a_trained_epoch():
     choice = SELECT["choose"](curves)
     assert (choice["value"], choice["epochs"]) == (0.1, 2)  # (0.1 + 0.4) / 2; epoch 0 never counts
     assert choice["mean_over_variants"][1.0] == {1: 0.2, 2: 0.2}
-
-
-@pytest.mark.parametrize("text", ["train.teacher_weight", "train.teacher_weight=", "=1,2", "train.sigma=1,)"])
-def test_a_bad_grid_is_named(text):
-    with pytest.raises(ValueError, match="--grid"):
-        SELECT["parse_grid"](text)
-
-
-def test_an_unknown_grid_key_is_named_before_any_work(tmp_path):
-    p = subprocess.run([sys.executable, "benchmarks/select_settings.py", "--config", "configs/default.py",
-                        "--grid", "train.teacher_wieght=1,0.1", "--workdir", str(tmp_path / "w"),
-                        "--out", str(tmp_path / "o.json")], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert p.returncode == 2 and "train.teacher_wieght is not a key of configs/default.py" in p.stderr
-    assert not os.listdir(tmp_path)
 
 
 @pytest.mark.slow

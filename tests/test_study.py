@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from sgvs_jax import study, study_report, train
+from sgvs_jax import study, study_report
 from tests.tiny import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -110,17 +110,6 @@ def test_intervals_and_paired_comparisons():
     # the figure settings are chosen by: each split's training videos, never its test videos
     assert v["training_videos"]["tau"] == pytest.approx(np.mean(taus) / 2, abs=1e-4)
     assert "| sgvs | training videos (selects settings) | 60.00 |" in study_report.table(s)
-
-
-@pytest.mark.parametrize("text, seeds", [("0-4", [0, 1, 2, 3, 4]), ("0,3,7", [0, 3, 7]), ("0-1,5", [0, 1, 5])])
-def test_seed_lists(text, seeds):
-    assert study.parse_seeds(text) == seeds
-
-
-@pytest.mark.parametrize("text", ["a-b", "0,0", "", "3-1"])
-def test_bad_seeds_are_named(text):
-    with pytest.raises(ValueError, match="--seeds"):
-        study.parse_seeds(text)
 
 
 def test_an_unknown_variant_is_named_before_any_work(tmp_path):

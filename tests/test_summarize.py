@@ -169,6 +169,27 @@ def test_wrong_run_or_model(run, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["clip16", "synthetic_run"]
 
 
+def test_an_unfinished_or_uncommitted_split_is_named_not_scored(run, tmp_path):
+    """A split results.json does not list (killed before it finished) is named; so is one whose
+    reported epoch is not the latest complete checkpoint."""
+    import shutil
+    workdir = tmp_path / "run"
+    shutil.copytree(run["workdir"], workdir)
+    results = json.loads((workdir / "results.json").read_text())
+    video = read_h5(run["h5"], require=("text_tokens", "text_pooled", "clip_frames"))["video_1"]
+    dims = video.features.shape[1], video.clip_frames.shape[1]
+    unfinished = {**results, "splits": {"0": results["splits"]["0"]}}
+    (workdir / "results.json").write_text(json.dumps(unfinished))
+    with pytest.raises(CheckpointError, match=r"split 1 is unfinished \(results.json lists finished splits \[0\]\)"):
+        Scorer(str(workdir), *dims, split="1")
+    last = results["splits"]["0"]["history"][-1]["epoch"]
+    unfinished["splits"]["0"]["history"][-1]["epoch"] = last + 1
+    (workdir / "results.json").write_text(json.dumps(unfinished))
+    with pytest.raises(CheckpointError, match=f"reports epoch {last + 1} of split 0, but the latest complete "
+                                              f"checkpoint is epoch {last}"):
+        Scorer(str(workdir), *dims, split="all")
+
+
 def test_extract_features_bad_video(run, tmp_path):
     folder = tmp_path / "videos"
     folder.mkdir()

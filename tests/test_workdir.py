@@ -174,27 +174,42 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing_to_trip_on(
     assert events(workdir) == ["events.out.tfevents.sgvs_jax"]
 
 
-def test_each_splits_last_save_is_written_while_the_next_trains_and_its_failure_is_raised(tmp_path, monkeypatch):
-    """The last save of a split finishes in the background (Checkpointer.close(background=True));
-    the run waits for all of them before it returns, and one that fails fails the run."""
+def test_a_split_is_reported_only_once_its_last_checkpoint_is_committed(tmp_path, monkeypatch):
+    """results.json names a split only after its last save is on disk: every reported epoch is
+    the latest complete checkpoint, and a save that fails leaves the split unreported."""
     cfg = tiny_config(num_epochs=1)
     cfg.splits = (0, 1)
     workdir = str(tmp_path / "run")
-    train.train_and_evaluate(cfg, workdir)
+    results = train.train_and_evaluate(cfg, workdir)
     for i in (0, 1):
-        assert Checkpointer(os.path.join(workdir, f"split_{i}", "checkpoints")).latest_step() == 1
-    closes = []
-    original = Checkpointer._close
+        reported = results["splits"][str(i)]["history"][-1]["epoch"]
+        assert Checkpointer(os.path.join(workdir, f"split_{i}", "checkpoints")).latest_step() == reported == 1
 
-    def fail_first(self):
-        closes.append(self.directory)
-        if len(closes) == 1:
-            raise OSError("disk full")
-        original(self)
-    monkeypatch.setattr(Checkpointer, "_close", fail_first)
-    with pytest.raises(CheckpointError, match="split_0.*could not be written.*disk full"):
+    def fail(self):
+        raise OSError("disk full")
+    monkeypatch.setattr(Checkpointer, "_close", fail)
+    with pytest.raises(OSError, match="disk full"):
         train.train_and_evaluate(cfg, str(tmp_path / "run2"))
-    assert len(closes) == 2  # split 1 trained and was closed too
+    assert not os.path.exists(tmp_path / "run2" / "results.json")
+
+
+def test_a_checkpoint_whose_history_changed_is_refused(finished, tmp_path):
+    """The recorded SHA-256 covers what a resume reads besides the state: one digit changed in
+    a saved epoch's metrics is refused, not carried into results.json."""
+    workdir = copy_of(finished, tmp_path)
+    ckpt = Checkpointer(os.path.join(workdir, "split_0", "checkpoints"))
+    step = ckpt.latest_step()
+    ckpt.close()
+    path = os.path.join(workdir, "split_0", "checkpoints", str(step), "history", "metadata")
+    with open(path) as f:
+        meta = json.load(f)
+    train_metrics = meta["epochs"][-1]["train"]
+    key = sorted(train_metrics)[0]
+    train_metrics[key] = float(f"{train_metrics[key]:.6f}") + 1e-6  # a digit of a saved metric
+    with open(path, "w") as f:
+        json.dump(meta, f)
+    with pytest.raises(CheckpointError, match=f"checkpoints/{step}: its history or config changed after it was saved"):
+        train.train_and_evaluate(tiny_config(num_epochs=3), workdir)
 
 
 @pytest.mark.parametrize("restart", [False, True])
