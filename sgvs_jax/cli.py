@@ -29,6 +29,7 @@ import sys
 from typing import Callable, Iterable, Mapping, Optional
 
 from sgvs_jax.files import check_outputs, files_in, read_json, write_json
+from sgvs_jax.errors import ArgumentError
 
 # What a command expects to go wrong with its input (DataError, ConfigError, OutputError,
 # WorkdirError, CheckpointError, ClipError, VideoError and OSError are among them; ImportError is
@@ -36,8 +37,6 @@ from sgvs_jax.files import check_outputs, files_in, read_json, write_json
 EXPECTED = (ValueError, RuntimeError, OSError, ArithmeticError, MemoryError, ImportError)
 
 
-class ArgumentError(ValueError):
-    """A command-line argument that cannot be read as given; the message names the flag."""
 
 
 def fail(message: str) -> None:

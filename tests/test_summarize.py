@@ -117,12 +117,12 @@ def test_scorer_loads_the_trained_parameters(run):
     scorer = Scorer(run["workdir"], feature_dim=24, semantic_dim=24)
     videos = read_h5(run["h5"])
     trainer = train.Trainer(run["config"], videos)
-    state = trainer.init_state(np.array([0, 0], np.uint32), videos["video_1"])
+    state = trainer.init_states([np.array([0, 0], np.uint32)], videos["video_1"])  # one member
     ckpt = Checkpointer(os.path.join(run["workdir"], "split_0", "checkpoints"))
     restored, _ = ckpt.restore(ckpt.latest_step(), state)
     ckpt.close()
-    fresh = trainer.predict_outputs(state["params"], [videos["video_3"]])["video_3"]["scores"]
-    trained = trainer.predict_outputs(restored["params"], [videos["video_3"]])["video_3"]["scores"]
+    fresh = trainer.outputs(state["params"], [videos["video_3"]])[0]["video_3"]["scores"]
+    trained = trainer.outputs(restored["params"], [videos["video_3"]])[0]["video_3"]["scores"]
     np.testing.assert_allclose(scorer.scores(videos["video_3"]), trained, rtol=1e-5, atol=1e-6)
     assert np.abs(fresh - trained).max() > 1e-4
 

@@ -38,7 +38,7 @@ def events(workdir):
 
 CHANGES = {"seed": ("seed", 1), "model": ("model.d_model", 16), "objective": ("train.sigma", 0.2),
            "data": ("data.synthetic.seed", 3), "evaluation": ("eval.budget", 0.2), "optimizer": ("optim.lr.stage1", 0.1),
-           "memory": ("train.microbatch", 2)}
+           "attention": ("model.attention_block", 32)}
 
 
 def test_training_config_leaves_out_what_cannot_change_the_numbers():
@@ -47,7 +47,7 @@ def test_training_config_leaves_out_what_cannot_change_the_numbers():
     the synthetic generator's settings."""
     cfg = tiny_config()
     kept = training_config(cfg)
-    assert "synthetic" in kept["data"] and "microbatch" in kept["train"]
+    assert "synthetic" in kept["data"] and "teacher" in kept["train"]
     assert not {"splits", "distributed", "compilation_cache_dir"} & set(kept) and kept["checkpoint"] == {}
     assert "num_epochs" not in kept["train"]
     cfg.data.source = "h5"
@@ -264,13 +264,13 @@ def test_other_data_behind_the_same_path_is_refused(tmp_path):
 
 
 def test_a_key_added_later_matches_runs_recorded_before_it():
-    """A run recorded before train.recon_steps existed resumes under the value that trains as
-    it did ('all'), not under another."""
+    """A run recorded before train.teacher existed resumes under the value that trains as
+    it did ('': off), not under another."""
     from sgvs_jax.workdir import differences
     old = {"train": {"sigma": 0.3}}
-    assert differences(old, {"train": {"sigma": 0.3, "recon_steps": "all"}}) == []
-    assert differences(old, {"train": {"sigma": 0.3, "recon_steps": "unselected"}}) == [
-        "train.recon_steps: 'all' -> 'unselected'"]
+    assert differences(old, {"train": {"sigma": 0.3, "teacher": ""}}) == []
+    assert differences(old, {"train": {"sigma": 0.3, "teacher": "feature_norm"}}) == [
+        "train.teacher: '' -> 'feature_norm'"]
     assert differences(old, {"train": {"sigma": 0.3, "other": 1}}) == ["train.other: '<absent>' -> 1"]
 
 

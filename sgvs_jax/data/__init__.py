@@ -36,7 +36,7 @@ def load_dataset(cfg) -> tuple[dict[str, Video], list[dict], str]:
         from sgvs_jax.data.tvsum import build_tvsum
         if not os.path.isdir(cfg.shared_dir):
             raise DataError(f"{cfg.shared_dir}: shared data folder not found (config data.shared_dir)")
-        videos = build_tvsum(cfg.shared_dir, mean_shot_steps=cfg.kts_mean_shot_steps)
+        videos = build_tvsum(cfg.shared_dir)
         where = f"tvsum_i3d({cfg.shared_dir})"
     else:
         raise ValueError(f"unknown data.source {cfg.source!r}")

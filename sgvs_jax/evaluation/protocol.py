@@ -6,7 +6,7 @@ from typing import Mapping
 
 import numpy as np
 
-from sgvs_jax.data.video import DataError
+from sgvs_jax.errors import DataError
 from sgvs_jax.evaluation.rank import average_ranks, rank_correlations, rank_correlations_many
 from sgvs_jax.evaluation.summary import check_budget, f1_against_users, generate_summary
 

@@ -20,10 +20,9 @@ from flax.traverse_util import flatten_dict, unflatten_dict
 import jax
 import jax.numpy as jnp
 import numpy as np
+from sgvs_jax.errors import ClipError
 
 
-class ClipError(ValueError):
-    """A CLIP folder that cannot be loaded or used; the message names it."""
 
 
 ACTIVATIONS = {"quick_gelu": lambda x: x * jax.nn.sigmoid(1.702 * x),
