@@ -1,7 +1,7 @@
 """The front door of every command: one error line, guarded outputs, strict arguments.
 
 Every command goes through here: ``sgvs_jax.main``, ``sgvs_jax.study``, ``summarize``,
-``extract_features``, ``add_clip``, the CLIP converter (``python -m sgvs_jax.clip_features``)
+``extract_features``, ``add_clip``, the CLIP converter (``python -m sgvs_jax.app.clip``)
 and every script in ``benchmarks/`` that writes ``--out``.
 
 * :func:`run` runs a command's work with every expected error (bad argument, config, data,

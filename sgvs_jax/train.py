@@ -302,7 +302,7 @@ def train_and_evaluate(config, workdir: str, restart: bool = False) -> dict:
     if unannotated:
         results["unannotated_videos"] = unannotated
         report.log(f"note: {len(unannotated)} of {len(videos)} videos have no user summary (e.g. from "
-                   "sgvs_jax.extract_features): they are left out of F1 / tau / rho (results.json: "
+                   "sgvs_jax.app.extract_features): they are left out of F1 / tau / rho (results.json: "
                    "unannotated_videos)")
     results["data_fingerprint"] = fingerprint(videos)
 

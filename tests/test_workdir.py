@@ -277,7 +277,7 @@ def test_a_key_added_later_matches_runs_recorded_before_it():
 def test_an_older_runs_config_reads_with_the_values_it_trained_with(tmp_path):
     """summarize and the scorer read a run's recorded config: keys added since (ADDED_KEYS)
     hold the old-behaviour values there, and the recorded values are kept."""
-    from sgvs_jax.inference import read_run_config
+    from sgvs_jax.app.inference import read_run_config
     from sgvs_jax.models import build_model
     from sgvs_jax.workdir import ADDED_KEYS
     recorded = tiny_config().to_dict()

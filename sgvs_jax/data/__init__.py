@@ -71,7 +71,7 @@ def resolve_sources(config, videos: dict):
     else:
         c.data.semantic_sources, c.model.use_fssa, c.train.semantic_weight = (), False, 0.0
         note = ("data has no CLIP keys (text_tokens / text_pooled / clip_frames): visual only, FSSA and the "
-                "video-title term off; add them to a community h5 with python -m sgvs_jax.add_clip")
+                "video-title term off; add them to a community h5 with python -m sgvs_jax.app.add_clip")
     teacher = c.train.get("teacher", "")
     note += f"; the {teacher} teacher on" if teacher else "; no teacher"
     return c, "semantic sources 'auto': " + note

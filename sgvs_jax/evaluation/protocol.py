@@ -66,7 +66,7 @@ def rank_normalize(scores) -> np.ndarray:
 
 def scorable(video) -> bool:
     """Whether a video can be scored: it has a user summary (own videos from
-    ``sgvs_jax.extract_features`` have none).  Means leave the others out."""
+    ``sgvs_jax.app.extract_features`` have none).  Means leave the others out."""
     return bool(np.any(video.user_summary))
 
 

@@ -82,7 +82,7 @@ class Scorer:
                     raise CheckpointError(
                         f"{e}. This run was trained on '{results.get('data')}'; the video's features have "
                         f"dimension {feature_dim} (semantic {semantic_dim}): score with the feature "
-                        "extractor the run was trained on (see sgvs_jax.extract_features)") from e
+                        "extractor the run was trained on (see sgvs_jax.app.extract_features)") from e
             finally:
                 ckpt.close()
             history = results["splits"][str(s)].get("history") or [{}]
