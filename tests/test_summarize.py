@@ -229,7 +229,9 @@ def test_command_lines(run, tmp_path):
 
 
 def test_no_command_overwrites_an_input_or_a_strangers_file(run, tmp_path):
-    from sgvs_jax.app.extract_features import _is_our_h5, _names_split_file
+    from sgvs_jax.app.extract_features import EXTRACTION_ATTR, _names_split_file
+    from sgvs_jax.data.h5io import written_by
+    _is_our_h5 = written_by(EXTRACTION_ATTR)
     from sgvs_jax.files import OutputError
     video = run["dir"] / "videos" / "trip_0-day.mp4"
     original = video.read_bytes()

@@ -35,7 +35,7 @@ import numpy as np
 
 from sgvs_jax import require_extra
 from sgvs_jax.app.from_video import title_from_filename
-from sgvs_jax.data.h5io import REQUIRED_KEYS, SEMANTIC_KEYS, decode_text, open_h5, read_h5_attrs
+from sgvs_jax.data.h5io import REQUIRED_KEYS, SEMANTIC_KEYS, decode_text, open_h5, written_by
 from sgvs_jax.data.video import DataError
 from sgvs_jax.files import atomic_path, check_outputs, files_in
 from sgvs_jax.provenance import provenance
@@ -128,7 +128,7 @@ def add_clip(h5_path: str, videos: str, clip_model: str, out: str, names: Option
     files = match_videos(h5_path, groups, videos, names)
     # The matched videos are inputs too: checked with them, before anything is decoded.
     check_outputs({"--out": out}, inputs=named + list(files.values()),
-                  overwrite=overwrite, ours={"--out": _is_ours}, kinds={"--out": "hdf5"})
+                  overwrite=overwrite, ours={"--out": written_by(CLIP_ATTR)}, kinds={"--out": "hdf5"})
     encoder = ClipEncoder(clip_model)
     titles = titles or {}
     added, problems = {}, []
@@ -165,13 +165,6 @@ def add_clip(h5_path: str, videos: str, clip_model: str, out: str, names: Option
                         del dst[key][name]  # an earlier add_clip's keys (the published ones are never these)
                     dst[key][name] = added[key][name].astype(np.float32)
     return files
-
-
-def _is_ours(path: str) -> bool:
-    try:
-        return CLIP_ATTR in read_h5_attrs(path)
-    except (ValueError, OSError):
-        return False
 
 
 def main(argv):

@@ -26,7 +26,7 @@ import numpy as np
 
 from sgvs_jax import require_extra
 from sgvs_jax.app.from_video import DEFAULTS, EXTRACTION_ATTR, video_from_file
-from sgvs_jax.data.h5io import read_h5_attrs, write_h5
+from sgvs_jax.data.h5io import read_h5_attrs, write_h5, written_by
 from sgvs_jax.files import OutputError, check_outputs, files_in, write_json
 from sgvs_jax.provenance import provenance
 
@@ -81,7 +81,7 @@ def extract_features(videos: str, out: str, clip_model: str, sample_fps: float =
     splits_out = splits_out or os.path.splitext(out)[0] + "_splits.json"
     outputs = {"--out": out} if len(files) < 2 else {"--out": out, "split file": splits_out}
     check_outputs(outputs, inputs=files + [titles_path] + files_in(clip_model), overwrite=overwrite,
-                  ours={"--out": _is_our_h5, "split file": lambda p: _names_split_file(out, p)},
+                  ours={"--out": written_by(EXTRACTION_ATTR), "split file": lambda p: _names_split_file(out, p)},
                   kinds={"--out": "hdf5", "split file": "json"})
     encoder = ClipEncoder(clip_model)
     titles = titles or {}
@@ -119,13 +119,6 @@ def extract_features(videos: str, out: str, clip_model: str, sample_fps: float =
         write_json(splits_out, make_folds(list(records), n_splits, seed))
         result["splits"] = splits_out
     return result
-
-
-def _is_our_h5(path: str) -> bool:
-    try:
-        return EXTRACTION_ATTR in read_h5_attrs(path)
-    except (ValueError, OSError):
-        return False
 
 
 def _names_split_file(h5_path: str, path: str) -> bool:
