@@ -204,7 +204,7 @@ def test_a_checkpoint_whose_history_changed_is_refused(finished, tmp_path):
     path = os.path.join(workdir, "split_0", "checkpoints", str(step), "history", "metadata")
     with open(path) as f:
         meta = json.load(f)
-    train_metrics = meta["epochs"][-1]["train"]
+    train_metrics = meta["epochs"][0][-1]["train"]  # the first member's last epoch
     key = sorted(train_metrics)[0]
     train_metrics[key] = float(f"{train_metrics[key]:.6f}") + 1e-6  # a digit of a saved metric
     with open(path, "w") as f:
