@@ -12,8 +12,7 @@ starts with its own empty compilation cache (the sequential runs after the first
 read the programs the first compiled, as a user's would).  Writes the wall times,
 the speedup, the largest difference between a member's and its `main` run's
 last-epoch tau, and the machine.  ``--update_only`` times one epoch of updates of split
-0 (every bucket compiled first): ``main``'s update, and the members' update with one
-member and with every seed, per member.
+0 (every bucket compiled first) with one member (``main``) and with every seed, per member.
 """
 
 from __future__ import annotations
@@ -40,23 +39,16 @@ def timed(cmd) -> float:
 
 
 def update_only(config_path: str, members: int, repeats: int = 2) -> dict:
-    """Seconds of one epoch of updates (the best of ``repeats``), compiled beforehand."""
+    """Seconds of one epoch of updates of split 0 (the best of ``repeats``, every bucket
+    compiled beforehand) with one member (``main``) and with ``members``, per member."""
     import jax
-    import numpy as np
 
     from sgvs_jax.data import load_dataset
-    from sgvs_jax.study import Members
     from sgvs_jax.train import Trainer
     from sgvs_jax.train_steps import active_stages
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("cfg", config_path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+    config = cli.load_config(config_path)
     videos, splits, _ = load_dataset(config.data)
-    trainer = Trainer(config, videos)
     train = [videos[k] for k in splits[0]["train_keys"]]
-    banks, active = trainer.banks(train), active_stages(trainer.stages, config.train.num_epochs - 1)
 
     def best(run):
         run()  # compiles every bucket
@@ -67,31 +59,20 @@ def update_only(config_path: str, members: int, repeats: int = 2) -> dict:
             times.append(time.perf_counter() - t0)
         return min(times)
 
-    state = [trainer.sharder.state(trainer.init_state(jax.random.PRNGKey(0), train[0]))]
-    order, buckets = trainer.epoch_order(0, 0, 0)
-    plain = list(trainer.train_batches(train, order, banks, buckets))
-
-    def run_main():
-        for b in plain:
-            state[0], _ = trainer.step(state[0], b, jax.random.PRNGKey(1), active=active)
-        jax.block_until_ready(state[0])
-
-    out = {"main_update_epoch_s": round(best(run_main), 3)}
+    out = {}
     for m in sorted({1, members}):
-        group = Members(trainer, m)
-        stacked = [group.states(jax.tree_util.tree_map(lambda *x: np.stack([np.asarray(v) for v in x]), *[
-            trainer.init_state(jax.random.PRNGKey(s), train[0]) for s in range(m)]))]
-        streams = []
-        for s in range(m):
-            order, buckets = trainer.epoch_order(0, 0, s)
-            streams.append(list(trainer.host_batches(train, order, banks, buckets)))
-        batches = [group.batch(list(b)) for b in zip(*streams)]
+        trainer = Trainer(config, videos, seeds=range(m))
+        active = active_stages(trainer.stages, config.train.num_epochs - 1)
+        states = [trainer.place_states(trainer.init_states([jax.random.PRNGKey(s) for s in range(m)], train[0]))]
+        banks = trainer.data.banks(train)
+        streams = [list(trainer.data.training(train, trainer.data.epoch_order(s, 0, 0), banks)) for s in range(m)]
+        batches = [trainer.place_batch(list(b)) for b in zip(*streams)]
         rngs = jax.random.split(jax.random.PRNGKey(1), m)
 
         def run_members():
             for b in batches:
-                stacked[0], _ = group.step(stacked[0], b, rngs, active=active)
-            jax.block_until_ready(stacked[0])
+                states[0], _ = trainer.step(states[0], b, rngs, active=active)
+            jax.block_until_ready(states[0])
 
         seconds = best(run_members)
         out[f"members_{m}_epoch_s"] = round(seconds, 3)

@@ -1,4 +1,4 @@
-"""Seconds per stage of ``sgvs_jax.summarize`` on one generated video, with a
+"""Seconds per stage of ``sgvs_jax.app.summarize`` on one generated video, with a
 randomly initialised CLIP of ViT-B/32 size (the weights cannot be downloaded
 here; the cost depends on the architecture, not on the values).
 
@@ -32,8 +32,8 @@ from sgvs_jax.provenance import provenance
 
 def build_b32(directory: str) -> str:
     """A random CLIP of ViT-B/32's sizes (512-d joint space) in the published layout."""
-    from sgvs_jax.clip_features import save_random_clip
-    from sgvs_jax.models.clip import ClipConfig
+    from sgvs_jax.app.clip import save_random_clip
+    from sgvs_jax.app.clip_model import ClipConfig
     return save_random_clip(directory, config=ClipConfig.from_hf({}))
 
 
@@ -74,7 +74,7 @@ def print_provenance():
 def clip_only(n_frames: int, clip_dtype: str):
     import jax
 
-    from sgvs_jax.clip_features import ClipEncoder
+    from sgvs_jax.app.clip import ClipEncoder
 
     work = tempfile.mkdtemp(prefix="clip_speed_")
     try:
@@ -110,7 +110,7 @@ def main():
     p.add_argument("--clip_only", type=int, default=0, help="time CLIP image features of N random frames only")
     p.add_argument("--repeat", type=int, default=1, help="make seconds/repeat of video and repeat it (long videos)")
     p.add_argument("--runs", type=int, default=1, help="run the pipeline this many times; report medians")
-    from sgvs_jax.clip_features import MATMUL_DTYPES
+    from sgvs_jax.app.clip import MATMUL_DTYPES
     p.add_argument("--clip_dtype", default="auto", choices=MATMUL_DTYPES,
                    help="CLIP's dense products (as summarize's --clip_dtype)")
     p.add_argument("--out", default="", help="also write the figures to this JSON file")
@@ -124,10 +124,10 @@ def summarize_speed(args):
     if args.clip_only:
         return clip_only(args.clip_only, args.clip_dtype)
 
-    from sgvs_jax.clip_features import ClipEncoder
+    from sgvs_jax.app.clip import ClipEncoder
     from sgvs_jax.data.kts import segment_features
-    from sgvs_jax.data.synthetic_video import make_scene_video
-    from sgvs_jax.video_io import sample_and_encode, sample_frames, write_selected_frames
+    from tests.synthetic_video import make_scene_video
+    from sgvs_jax.app.video_io import sample_and_encode, sample_frames, write_selected_frames
 
     work = tempfile.mkdtemp(prefix="summarize_speed_")
     try:

@@ -66,17 +66,23 @@ def fit(trainer, step, tx, videos, train, seed, index, epochs, check=None):
     tau after every epoch too.  Returns (params, [tau per epoch])."""
     config = trainer.config
     rng = jax.random.fold_in(jax.random.PRNGKey(seed), index)
-    params = trainer.init_state(rng, train[0])["params"]
+    params = jax.tree_util.tree_map(lambda x: x[0], trainer.init_states([rng], train[0])["params"])
     sel, opt = params["selector"], tx.init(params["selector"])
     order_rng, taus = np.random.default_rng([seed, index]), []
     for epoch in range(epochs):
         for b, (keys, batch) in enumerate(iterate_batches(train, config.train.batch_size, trainer.buckets,
-                                                          order_rng, **trainer.batch_options)):
+                                                          order_rng, **trainer.data.options)):
             key = jax.random.fold_in(jax.random.fold_in(rng, epoch), b)
             sel, opt = step(sel, opt, batch, targets(keys, batch, videos), key)
         if check:
-            taus.append(trainer.evaluate({**params, "selector": sel}, check, videos)["tau"])
+            taus.append(evaluate(trainer, {**params, "selector": sel}, check, videos)["tau"])
     return {**params, "selector": sel}, taus
+
+
+def evaluate(trainer, params, scored, videos) -> dict:
+    """Metrics of one selector's ``params`` on the ``scored`` videos (the trainer's one member)."""
+    one = jax.tree_util.tree_map(lambda x: x[None], params)
+    return trainer.evaluate_outputs(trainer.outputs(one, scored)[0], videos)
 
 
 def run_split(trainer, step, tx, videos, split, seed, max_epochs):
@@ -88,7 +94,7 @@ def run_split(trainer, step, tx, videos, split, seed, max_epochs):
                   split["index"], max_epochs, check=[v for i, v in enumerate(train) if i in held])
     epochs = int(np.argmax(taus)) + 1
     params, _ = fit(trainer, step, tx, videos, train, seed, split["index"], epochs)
-    return {**trainer.evaluate(params, [videos[k] for k in split["test_keys"]], videos), "epochs": epochs}
+    return {**evaluate(trainer, params, [videos[k] for k in split["test_keys"]], videos), "epochs": epochs}
 
 
 PROGRAM = "benchmarks/supervised_reference.py"
@@ -108,8 +114,8 @@ def supervised_reference(a):
     config = cli.load_config(a.config)
     seeds = cli.parse_seeds(a.seeds)
     cli.guard_result(a.out, PROGRAM, cli.config_inputs(config, a.config), a.overwrite)
-    for dotted, value in {"data.semantic_sources": (), "model.use_fssa": False, "train.semantic_weight": 0.0,
-                          "train.video_weight": 0.0}.items():
+    for dotted, value in {"data.semantic_sources": (), "model.use_fssa": False,
+                          "train.semantic_weight": 0.0}.items():
         set_key(config, dotted, value)
     videos, splits, source = load_dataset(config.data)
     trainer = Trainer(config, videos)

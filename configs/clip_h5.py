@@ -1,10 +1,10 @@
-"""One's own videos: an h5 written by ``python -m sgvs_jax.extract_features`` (CLIP
+"""One's own videos: an h5 written by ``python -m sgvs_jax.app.extract_features`` (CLIP
 image features, CLIP title tokens, KTS shots).
 
-    python -m sgvs_jax.extract_features --videos DIR --clip_model CLIP_DIR --out runs/my.h5
+    python -m sgvs_jax.app.extract_features --videos DIR --clip_model CLIP_DIR --out runs/my.h5
     python -m sgvs_jax.main --config configs/clip_h5.py --config.data.h5_path=runs/my.h5 \
         --config.data.split_path=runs/my_splits.json --workdir runs/my_videos
-    python -m sgvs_jax.summarize --video new.mp4 --workdir runs/my_videos --out new_summary.mp4
+    python -m sgvs_jax.app.summarize --video new.mp4 --workdir runs/my_videos --out new_summary.mp4
 
 Such videos have no annotations: F1 / tau / rho leave them out (NaN where no
 video has a user summary); the scores are what the summaries use.

@@ -22,15 +22,13 @@ def get_config():
     c.data.source = "synthetic"  # 'synthetic' | 'h5' | 'tvsum_i3d'
     c.data.h5_path = ""
     c.data.split_path = ""
-    c.data.shared_dir = "../shared/data"
-    c.data.kts_mean_shot_steps = 2.0
+    c.data.shared_dir = "../shared/data"  # configs/tvsum_i3d.py: TVSum built from here (KTS shots of ~2 steps)
     # Semantic tokens for FSSA: any of 'text_tokens', 'text_pooled' (attended) and
     # 'clip_frames' (CLIP image features of the steps: the frame side of the cosine); or, with no
     # text, 'video_tokens' (the means of 8 equal parts of the video's own features).
     # The synthetic data has CLIP frame features too, but they would hand FSSA the answer
     # without training (see sgvs_jax/data/synthetic.py): the default learns X_t from the visuals.
-    c.data.semantic_sources = ("text_tokens", "text_pooled")
-    c.data.max_tokens = 32
+    c.data.semantic_sources = ("text_tokens", "text_pooled")  # at most 32 tokens (batching.MAX_TOKENS)
     c.data.normalization = "video"  # 'video' (by the video's mean step norm) | 'l2' (per step) | 'none'
     # Bucket lengths; empty = powers of two from min_bucket, the last cut to the longest video
     # rounded up to a multiple of min_bucket. The synthetic videos have 40..120 steps: one
@@ -69,29 +67,17 @@ def get_config():
     c.train.adversarial = True  # False: no discriminator, feature reconstruction (ablation)
     c.train.warmup_epochs = 0  # epochs before the discriminator starts training
     c.train.sigma = 0.3
-    c.train.sparsity_weight = 1.0
-    # 'mean': |mean(s) - sigma| (the paper's); 'rank': the sigma*T highest scores pulled to 1, the
-    # rest to 0 (losses.rank_budget), which scores sitting at sigma cannot meet.
-    c.train.budget = "mean"
+    c.train.sparsity_weight = 1.0  # x |mean(s) - sigma| (the paper's sparsity term)
     # Selection bottleneck (sgvs_jax/models/bottleneck.py): 'concrete' = a relaxed Bernoulli
-    # draw of about sigma*T steps per update, the only steps the generator sees; 'soft' = x*s
-    # (SUM-GAN-AAE weighting, no bottleneck); 'topk' = exactly the round(sum(s)) highest scores, a
-    # straight-through gradient (ablation).
+    # draw of about sigma*T steps per update (temperature 0.5), the only steps the generator sees;
+    # 'soft' = x*s (SUM-GAN-AAE weighting, no bottleneck).
     c.train.selection = "concrete"
-    c.train.selection_temperature = 0.5
     c.train.recon = "stepwise"  # 'stepwise' (discriminator states per step) | 'pooled' (their mean)
     c.train.feature_recon_weight = 1.0  # + this x per-step feature MSE in the reconstruction term
-    # Steps whose reconstruction counts: 'all', or 'unselected' (each step's error weighted by
-    # 1 - g_t: masked reconstruction, the kept steps are the summary and the rest is rebuilt from them).
-    c.train.recon_steps = "all"
     # Stage-1 video-title contrast (losses.pooled_contrast): the score-weighted cos(X_t, title)
-    # must single out the video's own title among the training titles. 0 = off (ablation).
+    # must single out the video's own title among the training titles (InfoNCE at temperature 0.2).
+    # 0 = off (ablation).
     c.train.semantic_weight = 0.5
-    c.train.semantic_temperature = 0.2
-    # Stage-1 video-identity contrast (needs no title): the score-weighted cos(Z_t, mean feature)
-    # of a learned projection Z_t must single out the video's own mean feature among the training
-    # videos'. 0 = off.
-    c.train.video_weight = 0.0
     # Stage-1 teacher (needs no title): the scores' per-video correlation with the ranks of a
     # training-free criterion of the features (sgvs_jax/evaluation/baselines.py; 'feature_norm' is
     # the one that serves both TVSum and representativeness-rewarding data) is pulled towards 1
@@ -101,16 +87,10 @@ def get_config():
     # A light anchor: the reconstruction objective shares the scores with it. Chosen by tau on
     # TVSum's training videos (benchmarks/results/tvsum_i3d_selection.json; 1 / 0.3 / 0.1 / 0.03).
     c.train.teacher_weight = 0.3
-    c.train.gan_weight = 1.0
-    c.train.uniform_fake = True  # random-score reconstructions as extra fakes (SUM-GAN)
-    # Videos per gradient pass: 0 = the whole batch; m > 0 = slices of m videos with their own
-    # random draws, gradients accumulated (memory of m videos' activations; the whole batch's
-    # gradient in expectation only).
-    c.train.microbatch = 0
+    c.train.uniform_fake = True  # random-score reconstructions as extra fakes (SUM-GAN); GAN terms weigh 1
 
     c.optim = ml_collections.ConfigDict()
-    c.optim.lr = ml_collections.ConfigDict(dict(stage1=1e-3, stage2=1e-4, stage3=1e-5))  # per stage
-    c.optim.clip_norm = 5.0
+    c.optim.lr = ml_collections.ConfigDict(dict(stage1=1e-3, stage2=1e-4, stage3=1e-5))  # per stage; AdamW after clipping the global norm at 5
     c.optim.weight_decay = 1e-4
 
     c.eval = ml_collections.ConfigDict()

@@ -10,7 +10,7 @@ PY=${PYTHON:-python}
 mkdir -p "$OUT"
 if [[ -z "${CLIP_MODEL:-}" ]]; then
   CLIP_MODEL=$OUT/random_clip
-  $PY -c "from sgvs_jax.clip_features import save_random_clip as s; s('$CLIP_MODEL')"
+  $PY -c "from sgvs_jax.app.clip import save_random_clip as s; s('$CLIP_MODEL')"
 fi
 if [[ -z "${VIDEOS:-}" ]]; then
   VIDEOS=$OUT/videos
@@ -18,7 +18,7 @@ if [[ -z "${VIDEOS:-}" ]]; then
   $PY - "$VIDEOS" <<'PYEOF'
 import sys
 import numpy as np
-from sgvs_jax.data.synthetic_video import make_scene_video
+from tests.synthetic_video import make_scene_video
 rng = np.random.default_rng(0)
 for i in range(8):
     make_scene_video(f"{sys.argv[1]}/scenes_{i}.mp4", tuple(rng.uniform(1.5, 6.0, 8).round(1)), fps=10, seed=i)
@@ -26,8 +26,8 @@ make_scene_video(f"{sys.argv[1]}/../new_video.mp4", (3.0, 5.0, 2.0, 4.5, 6.0, 2.
                  fps=10, seed=99)
 PYEOF
 fi
-$PY -m sgvs_jax.extract_features --videos "$VIDEOS" --clip_model "$CLIP_MODEL" --out "$OUT/videos.h5"
+$PY -m sgvs_jax.app.extract_features --videos "$VIDEOS" --clip_model "$CLIP_MODEL" --out "$OUT/videos.h5"
 $PY -m sgvs_jax.main --config configs/clip_h5.py --config.data.h5_path="$OUT/videos.h5" \
     --config.data.split_path="$OUT/videos_splits.json" --config.splits='(0,)' --workdir "$OUT/run"
-$PY -m sgvs_jax.summarize --video "${NEW_VIDEO:-$OUT/new_video.mp4}" --workdir "$OUT/run" \
+$PY -m sgvs_jax.app.summarize --video "${NEW_VIDEO:-$OUT/new_video.mp4}" --workdir "$OUT/run" \
     --out "$OUT/summary.mp4" --title "coloured scenes"

@@ -25,10 +25,9 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from sgvs_jax.provenance import digest
+from sgvs_jax.errors import CheckpointError
 
 
-class CheckpointError(RuntimeError):
-    pass
 
 
 class Checkpointer:

@@ -1,7 +1,7 @@
 """The front door of every command: one error line, guarded outputs, strict arguments.
 
 Every command goes through here: ``sgvs_jax.main``, ``sgvs_jax.study``, ``summarize``,
-``extract_features``, ``add_clip``, the CLIP converter (``python -m sgvs_jax.clip_features``)
+``extract_features``, ``add_clip``, the CLIP converter (``python -m sgvs_jax.app.clip``)
 and every script in ``benchmarks/`` that writes ``--out``.
 
 * :func:`run` runs a command's work with every expected error (bad argument, config, data,
@@ -29,6 +29,7 @@ import sys
 from typing import Callable, Iterable, Mapping, Optional
 
 from sgvs_jax.files import check_outputs, files_in, read_json, write_json
+from sgvs_jax.errors import ArgumentError
 
 # What a command expects to go wrong with its input (DataError, ConfigError, OutputError,
 # WorkdirError, CheckpointError, ClipError, VideoError and OSError are among them; ImportError is
@@ -36,8 +37,6 @@ from sgvs_jax.files import check_outputs, files_in, read_json, write_json
 EXPECTED = (ValueError, RuntimeError, OSError, ArithmeticError, MemoryError, ImportError)
 
 
-class ArgumentError(ValueError):
-    """A command-line argument that cannot be read as given; the message names the flag."""
 
 
 def fail(message: str) -> None:

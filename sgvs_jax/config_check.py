@@ -11,6 +11,7 @@ import math
 import numbers
 
 from sgvs_jax.evaluation.baselines import CRITERIA
+from sgvs_jax.errors import ConfigError
 
 MAX_BUCKET = 1 << 15  # steps; an hour at 8 steps per second. Longer needs a deliberate data.buckets.
 
@@ -22,16 +23,12 @@ CHOICES = {
     "model.cosine_term": ("relu", "affine"),
     "model.visual_norm": ("layer", "none"),
     "train.schedule": ("incremental", "joint"),
-    "train.selection": ("concrete", "soft", "topk"),
+    "train.selection": ("concrete", "soft"),
     "train.recon": ("stepwise", "pooled"),
-    "train.recon_steps": ("all", "unselected"),
-    "train.budget": ("mean", "rank"),
 }
 SEMANTIC_SOURCES = ("text_tokens", "text_pooled", "clip_frames", "video_tokens", "auto")
 
 
-class ConfigError(ValueError):
-    """A config value that cannot work; the message names the key."""
 
 
 _MISSING = object()
@@ -87,7 +84,6 @@ def check_config(config) -> None:
         bad("data.semantic_sources", sources, f"unknown {unknown}; choose from {SEMANTIC_SOURCES}")
     elif "auto" in sources and len(sources) > 1:
         bad("data.semantic_sources", sources, "'auto' (whatever the data has) stands alone")
-    number("data.max_tokens", 1, integer=True)
     number("data.min_bucket", 1, MAX_BUCKET, integer=True)
     buckets = tuple(_get(config, "data.buckets") or ())
     if not all(isinstance(b, numbers.Integral) and not isinstance(b, bool) and 1 <= b <= MAX_BUCKET
@@ -124,33 +120,24 @@ def check_config(config) -> None:
     # train
     number("train.num_epochs", 1, integer=True)
     number("train.batch_size", 1, 4096, integer=True)
-    number("train.microbatch", 0, integer=True)
-    mb, bs = _get(config, "train.microbatch"), _get(config, "train.batch_size")
-    if isinstance(mb, int) and isinstance(bs, int) and mb > 0 and bs % mb:
-        bad("train.microbatch", mb, f"must divide train.batch_size={bs} (0 = the whole batch)")
     number("train.warmup_epochs", 0, integer=True)
     number("train.sigma", 0, 1, low_open=True, high_open=True)
-    number("train.selection_temperature", 0, low_open=True)
-    number("train.semantic_temperature", 0, low_open=True)
     if "video_tokens" in sources and len(sources) > 1:
         bad("data.semantic_sources", sources, "'video_tokens' (the video's own features) cannot be mixed with "
             "CLIP sources (another space)")
     elif sources and sources != ("auto",) and not {"text_tokens", "text_pooled"} & set(sources) \
             and (_get(config, "train.semantic_weight") or 0) > 0:
         bad("data.semantic_sources", sources, f"holds no title, which train.semantic_weight="
-            f"{_get(config, 'train.semantic_weight')} (the video-title term) needs: set it to 0 "
-            "(train.video_weight needs no title)")
+            f"{_get(config, 'train.semantic_weight')} (the video-title term) needs: set it to 0")
     teacher = _get(config, "train.teacher")
     if teacher is not _MISSING and teacher and teacher not in CRITERIA:
         bad("train.teacher", teacher, f"use '' (off) or a training-free criterion: {', '.join(CRITERIA)}")
-    for key in ("sparsity_weight", "feature_recon_weight", "semantic_weight", "video_weight", "gan_weight",
-                "teacher_weight"):
+    for key in ("sparsity_weight", "feature_recon_weight", "semantic_weight", "teacher_weight"):
         number(f"train.{key}", 0)
 
     # optim, eval, checkpoint
     for stage in ("stage1", "stage2", "stage3"):
         number(f"optim.lr.{stage}", 0, low_open=True)
-    number("optim.clip_norm", 0, low_open=True)
     number("optim.weight_decay", 0)
     number("eval.budget", 0, 1, low_open=True)
     number("eval.random_draws", 1, integer=True)

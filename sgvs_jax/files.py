@@ -13,10 +13,9 @@ import math
 import os
 import tempfile
 from typing import Callable, Iterable, Mapping, Optional
+from sgvs_jax.errors import OutputError
 
 
-class OutputError(ValueError):
-    """An output path that would destroy an input or a file that is not ours."""
 
 
 def file_mode(base: int = 0o666) -> int:

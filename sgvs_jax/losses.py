@@ -44,19 +44,6 @@ def sparsity(scores, mask, valid, sigma):
     return batch_mean(jnp.abs(masked_mean(scores, mask, axis=1) - sigma), valid)
 
 
-def rank_budget(scores, mask, valid, sigma):
-    """A budget on ranks: the round(sigma * T) highest scores of each video are pulled
-    to 1 and the others to 0 (mean squared error over the real steps, in rank order).
-    Unlike |mean(s) - sigma| it cannot be met by scores that all sit at sigma; which
-    steps rank high is left to the other terms."""
-    length = mask.sum(1)
-    ranked = -jnp.sort(-jnp.where(mask, scores, -1.0), axis=1)  # descending; padding last
-    position = jnp.arange(scores.shape[1])[None]
-    target = (position < jnp.round(sigma * length)[:, None]).astype(scores.dtype)
-    per_video = jnp.sum(jnp.where(position < length[:, None], (ranked - target) ** 2, 0.0), 1)
-    return batch_mean(per_video / jnp.maximum(length, 1), valid)
-
-
 def rank_agreement(scores, teacher, mask, valid):
     """1 - Pearson correlation, over each video's real steps, of the scores with the
     ``teacher``'s ranks (B, T): scale-free, so it leaves the level of the scores to the
@@ -109,27 +96,3 @@ def pooled_contrast(view, scores, mask, own, bank, valid, temperature: float):
     same = jnp.einsum("bd,nd->bn", own, bank) > 0.999
     logits = jnp.concatenate([pos[:, None], jnp.where(same, -1e9, neg)], axis=1) / temperature
     return batch_mean(-jax.nn.log_softmax(logits, axis=1)[:, 0], valid)
-
-
-def frame_identity(view, scores, mask, own, bank, valid, temperature: float, exclude):
-    """Video-identity contrast, frame by frame, weighted by the selector's scores.
-
-    Each step must identify its own video: its view's cosine with the video's anchor
-    (its mean feature) against its cosines with frames of the other videos (InfoNCE).
-    Steps whose content also appears in other videos (a shared background, a generic
-    shot) cannot, so the score-weighted mean of this loss is lowest when the scores
-    sit on the steps only this video shows:
-
-        l_t = -log softmax([cos(z_t, anchor), cos(z_t, bank_j) for j not own] / temperature)[0]
-        loss = sum_t s_t l_t / sum_t s_t
-
-    view (B, T, Da), scores (B, T), mask (B, T), own (B, Da), bank (N, Da), valid (B,),
-    exclude (B, N): the bank rows that are the video's own -> scalar.
-    """
-    f, own, bank = _unit(view), _unit(own), _unit(bank)
-    pos = jnp.einsum("btd,bd->bt", f, own)
-    neg = jnp.where(exclude[:, None, :], -1e9, jnp.einsum("btd,nd->btn", f, bank))
-    per_step = -jax.nn.log_softmax(jnp.concatenate([pos[..., None], neg], -1) / temperature, -1)[..., 0]
-    w = scores * mask
-    w = w / jnp.maximum(w.sum(1, keepdims=True), 1e-6)
-    return batch_mean((w * per_step).sum(1), valid)

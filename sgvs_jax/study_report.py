@@ -39,7 +39,7 @@ def _compare(a: np.ndarray, b: np.ndarray) -> dict:
 
 
 def summarize(runs: dict) -> dict:
-    """``runs``: variant -> :func:`sgvs_jax.study.run_variant`'s results.  Each variant's
+    """``runs``: variant -> :func:`sgvs_jax.study.run_group`'s share.  Each variant's
     entry has ``last_epoch`` / ``untrained`` / ``max_test_f1_optimistic`` means
     (``{f1, tau, rho, spread}``), ``per_split`` (last epoch), their ``std_over_seeds``
     and ``ci95``, and ``training_videos``: the last epoch on each split's *training*

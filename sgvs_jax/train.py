@@ -1,18 +1,27 @@
-"""Training and evaluation over the splits: the library behind ``sgvs_jax.main``.
+"""Training and evaluation over the splits: the one loop behind ``sgvs_jax.main`` and ``sgvs_jax.study``.
 
-``train_and_evaluate`` checks the config, loads the data, builds one
-:class:`Trainer` (model, stages, the jitted update and scorer, shared by every
-split so that each program compiles once per bucket length) and runs
-:func:`train_split` for each split: the untrained model is evaluated (epoch 0),
-every epoch trains and evaluates, checkpoints are saved and resumed, and the
-split's random and training-free reference rows are computed beside training.
+A run trains M >= 1 **members** as one compiled program: the train state has a leading
+members axis and ``jax.vmap`` runs each member's update with its own seed (parameters,
+keys, data order) and sparsity target (the state's ``sigma`` leaf).  ``main`` is a run of
+one member; a study's seeds, and its variants that differ only in sigma, are the members
+of one run.  The devices form one mesh with axes ``('members', 'data')``: the members are
+sharded first, each member's batch over the devices left.
+
+:func:`run` checks nothing and owns the loop: one :class:`Trainer` (the pipeline, model,
+stages, the jitted update and scorer, shared by every split so that each program compiles
+once per bucket length) and :func:`train_split` per split: the untrained model is evaluated
+(epoch 0); every epoch trains and evaluates on the test videos and on the training videos
+(whose annotations choose settings, never the test videos'); checkpoints are saved and
+resumed; the random and training-free reference rows are computed beside training; a
+split is reported only once its last checkpoint is committed.  :func:`train_and_evaluate`
+is ``main``: the checks, the data, and ``results.json`` of one member.
 """
 
 from __future__ import annotations
 
-import collections
 import concurrent.futures
 import dataclasses
+import math
 import os
 import time
 
@@ -24,11 +33,10 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from sgvs_jax import compilation, report
 from sgvs_jax.checkpointing import Checkpointer
 from sgvs_jax.config_check import check_buckets, check_config
-from sgvs_jax.data import (bucket_lengths_for, fingerprint, iterate_batches, load_dataset, make_batch,
-                           resolve_sources)
-from sgvs_jax.data.batching import batch_options, bucket_of, normalize, semantic_dim, title_of
+from sgvs_jax.data import fingerprint, load_dataset, make_batch, resolve_sources
+from sgvs_jax.data.batching import bucket_of, normalize
+from sgvs_jax.data.pipeline import Pipeline
 from sgvs_jax.evaluation import evaluate_videos, random_baseline, training_free_baselines
-from sgvs_jax.evaluation.baselines import criterion_ranks
 from sgvs_jax.evaluation.protocol import scorable
 from sgvs_jax.files import write_json
 from sgvs_jax.metrics_writer import MetricWriter
@@ -37,242 +45,210 @@ from sgvs_jax.provenance import provenance
 from sgvs_jax.train_steps import SHARED_KEYS, active_stages, init_state, make_predict, make_stages, make_train_step
 from sgvs_jax.workdir import Workdir, WorkdirError, training_config
 
+OUTPUTS = ("scores", "h", "cos", "alpha")  # the selector outputs scored and diagnosed
 
-class Sharder:
-    """Puts batches (split over the 'data' axis; SHARED_KEYS, which have no batch axis,
-    replicated) and the state (replicated) on the devices."""
 
-    def __init__(self, batch_size: int):
-        devices = np.array(jax.devices())
-        if batch_size % devices.size:
-            raise ValueError(f"train.batch_size={batch_size} must be a multiple of the {devices.size} devices")
-        self.mesh = Mesh(devices, ("data",))
-        self.data = NamedSharding(self.mesh, P("data"))
+def make_mesh(members: int, batch_size: int) -> Mesh:
+    """Devices as ``('members', 'data')``: as many on the members axis as divide the members,
+    then as many on the data axis as divide the batch; any others stay idle (said once)."""
+    devices = jax.devices()
+    m = math.gcd(members, len(devices))
+    d = math.gcd(batch_size, len(devices) // m)
+    if m * d < len(devices):
+        report.log(f"note: {m * d} of {len(devices)} devices used ({members} member(s), train.batch_size="
+                   f"{batch_size}); a batch size that is a multiple of the devices uses them all")
+    return Mesh(np.array(devices[:m * d]).reshape(m, d), ("members", "data"))
+
+
+class Trainer:
+    """What all splits share: the input pipeline, model, stages, mesh, and the jitted
+    update and scorer of ``len(seeds)`` members (``sigmas``: each member's sparsity
+    target; default ``train.sigma``)."""
+
+    def __init__(self, config, videos: dict, seeds=(0,), sigmas=None):
+        self.config, self.seeds = config, list(seeds)
+        self.sigmas = [float(config.train.sigma)] * len(self.seeds) if sigmas is None else [float(s) for s in sigmas]
+        self.data = Pipeline(config, videos)
+        self.buckets = self.data.buckets
+        self.model = build_model(config, next(iter(videos.values())).features.shape[1])
+        self.stages = make_stages(config)
+        self.mesh = make_mesh(len(self.seeds), config.train.batch_size)
+        self.members = NamedSharding(self.mesh, P("members"))
+        self.batched = NamedSharding(self.mesh, P("members", "data"))
+        self.scored = NamedSharding(self.mesh, P("data"))
         self.replicated = NamedSharding(self.mesh, P())
-        self._own = jax.jit(lambda s: jax.tree_util.tree_map(jnp.copy, s), out_shardings=self.replicated)
+        step = make_train_step(self.model, self.stages, config.train)
+
+        def members_step(states, batch, rngs, active):
+            axes = {k: None if k in SHARED_KEYS else 0 for k in batch}
+            return jax.vmap(lambda s, b, r: step(s, b, r, active), in_axes=(0, axes, 0))(states, batch, rngs)
+
+        self.members_step = members_step  # (M, ...) states and batches -> (states, metrics (M,))
+        self.step = compilation.jit(members_step, static_argnames="active", donate_argnums=0)
+        self.predict = compilation.jit(jax.vmap(make_predict(self.model, outputs=OUTPUTS), in_axes=(0, None)))
+        self._init = compilation.jit(lambda r, b: init_state(self.model, self.stages, r, b, config.train.sigma))
+        self._own = jax.jit(lambda s: jax.tree_util.tree_map(jnp.copy, s), out_shardings=self.members)
 
     @staticmethod
     def _put(x, sharding):
         x = np.asarray(x)
         return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
 
-    def batch(self, batch: dict) -> dict:
-        return {k: self._put(v, self.replicated if k in SHARED_KEYS else self.data) for k, v in batch.items()}
-
-    def state(self, state):
-        """The state replicated, in buffers the runtime owns (placed, then copied by a
-        jitted program), so that the update, which donates the state, reuses them from
-        its first call: the CPU runtime cannot reuse a buffer placed from host memory."""
-        placed = jax.tree_util.tree_map(lambda x: self._put(jax.device_get(x), self.replicated), state)
-        return self._own(placed)
-
-
-BANK_FRAMES = 16  # frames per training video in the video-identity term's bank
-
-
-class Trainer:
-    """What all splits share: model, stages, the jitted update and scorer, buckets."""
-
-    def __init__(self, config, videos: dict):
-        self.config = config
-        tcfg = config.train
-        self.buckets = tuple(config.data.buckets) or tuple(bucket_lengths_for(
-            [v.length for v in videos.values()], config.data.min_bucket, config.data.min_bucket))
-        self.model = build_model(config, next(iter(videos.values())).features.shape[1])
-        self.stages = make_stages(config)
-        self.sharder = Sharder(tcfg.batch_size)
-        self.step = compilation.jit(make_train_step(self.model, self.stages, tcfg), static_argnames="active",
-                                    donate_argnums=0)
-        self.predict = compilation.jit(make_predict(self.model, outputs=("scores", "h", "cos", "alpha")))
-        self.batch_options = batch_options(config.data)
-        self.bank_size = len(videos)
-        self._teacher_ranks = {}  # video key -> (T,) ranks of train.teacher
-        self._init = compilation.jit(lambda r, b: init_state(self.model, self.stages, r, b, tcfg.sigma))
-
-    def banks(self, train_videos) -> dict:
-        """What the contrast terms contrast with, cycled to one size for every split (N = all
-        videos) so that their shapes never recompile: ``title_bank`` (N, Ds) the training
-        videos' titles, and with the video-identity term ``video_bank`` (N * K, D): K evenly
-        spaced frames of each (features as the model sees them), owned by ``video_owner``
-        (N * K,), the video's index in ``train_videos``."""
-        idx = np.arange(self.bank_size) % len(train_videos)
-        dim = semantic_dim(train_videos[0], self.batch_options["sources"])
-        out = {"title_bank": np.stack([title_of(v, dim) for v in train_videos])[idx]}
-        if self.config.train.video_weight:
-            norm, k = self.batch_options["normalization"], BANK_FRAMES
-            frames = [normalize(train_videos[i].features, norm)[np.linspace(0, train_videos[i].length - 1, k)
-                                                                .round().astype(int)] for i in idx]
-            out["video_bank"] = np.concatenate(frames).astype(np.float32)
-            out["video_owner"] = np.repeat(idx, k).astype(np.int32)
-        return out
-
-    def check_fits(self, videos: dict, rows: int) -> None:
-        """Before anything compiles: every video fits a bucket, and an update of ``rows``
-        videos per device at the longest one fits the device's memory."""
+    def check_fits(self, videos: dict) -> None:
+        """Before anything compiles: every video fits a bucket, and an update of the videos
+        one device holds at the longest bucket fits its memory."""
         longest = max(videos.values(), key=lambda v: v.length)
         check_buckets(self.buckets, longest.length)
+        rows = len(self.seeds) * self.config.train.batch_size // self.mesh.devices.size
         compilation.check_update_memory((longest.key, longest.length), bucket_of(longest.length, self.buckets),
-                                        rows, self.config.model.num_heads, self.config.model.attention_block)
+                                        max(rows, 1), self.config.model.num_heads, self.config.model.attention_block)
 
-    def init_state(self, rng, video):
-        """A fresh train state.  The parameters' shapes do not depend on the video's
-        length, so ``video`` is cut to the smallest bucket: one init program per run."""
+    def init_states(self, rngs, video):
+        """Fresh train states of every member, stacked on the host (the parameters' shapes do
+        not depend on the video's length: it is cut to the smallest bucket, one init program)."""
         n = min(video.length, min(self.buckets))
         short = dataclasses.replace(video, features=video.features[:n], clip_frames=None if video.clip_frames
                                     is None else video.clip_frames[:n])
-        return self._init(rng, make_batch([short], min(self.buckets), 1, **self.batch_options))
+        batch = make_batch([short], min(self.buckets), 1, **self.data.options)
+        states = [jax.device_get(self._init(r, batch)) for r in rngs]
+        states = jax.tree_util.tree_map(lambda *x: np.stack([np.asarray(v) for v in x]), *states)
+        states["sigma"] = np.asarray(self.sigmas, np.float32)
+        return states
 
-    def predict_outputs(self, params, videos) -> dict:
-        """key -> selector outputs of each video, unpadded: ``scores`` (T,), ``h``
-        (T,), and with FSSA ``cos`` (T,) and ``alpha`` ()."""
-        out = {}
-        for keys, batch in iterate_batches(videos, self.config.train.batch_size, self.buckets, None,
-                                           **self.batch_options):
-            o = jax.device_get(self.predict(params, self.sharder.batch(batch)))
+    def place_states(self, states):
+        """Stacked states on the devices (members axis sharded), in buffers the runtime owns
+        (placed, then copied by a jitted program), so that the update, which donates the
+        state, reuses them from its first call."""
+        return self._own(jax.tree_util.tree_map(lambda x: self._put(jax.device_get(x), self.members), states))
+
+    def place_batch(self, batches: list) -> dict:
+        """One host batch per member, stacked on a members axis; the shared banks once."""
+        return {k: self._put(batches[0][k], self.replicated) if k in SHARED_KEYS else
+                self._put(np.stack([b[k] for b in batches]), self.batched) for k in batches[0]}
+
+    def outputs(self, params, videos) -> list[dict]:
+        """Per member: video key -> its selector outputs (:data:`OUTPUTS`), unpadded."""
+        out = [{} for _ in self.seeds]
+        for keys, batch in self.data.scoring(videos):
+            o = jax.device_get(self.predict(params, {k: self._put(v, self.scored) for k, v in batch.items()}))
             for i, k in enumerate(keys):
                 if k is not None:
                     n = batch["mask"][i].sum()
-                    out[k] = {name: np.asarray(v) if v.ndim == 0 else np.asarray(v[i, :n]) for name, v in o.items()}
+                    for m in range(len(self.seeds)):
+                        out[m][k] = {name: np.asarray(v[m]) if v.ndim == 1 else np.asarray(v[m, i, :n])
+                                     for name, v in o.items()}
         return out
 
-    def evaluate(self, params, videos, all_videos) -> dict:
-        """Test metrics and score diagnostics of ``params`` on ``videos``."""
-        return self.evaluate_outputs(self.predict_outputs(params, videos), all_videos)
-
     def evaluate_outputs(self, outputs, all_videos, per_video: bool = False) -> dict:
-        """Test metrics and score diagnostics of selector ``outputs`` (:meth:`predict_outputs`);
-        with ``per_video``, each video's metrics too."""
+        """Metrics and score diagnostics of one member's ``outputs``; with ``per_video``, each video's too."""
         test = evaluate_videos({k: o["scores"] for k, o in outputs.items()}, all_videos,
                                self.config.data.eval_mode, self.config.eval.budget)
         return {**{m: test[m] for m in report.METRICS + ("f1_single",)}, **report.score_diagnostics(outputs),
                 **({"per_video": test["per_video"]} if per_video else {})}
 
-    def host_batches(self, videos, rng, banks=None, bucket_rng=None):
-        """Shuffled (by the numpy Generators ``rng`` and ``bucket_rng``, see
-        :func:`iterate_batches`) training batches of ``videos`` in host memory, each
-        carrying the contrast banks (default: these videos')."""
-        banks = self.banks(videos) if banks is None else banks
-        index = {v.key: i for i, v in enumerate(videos)}
-        for keys, batch in iterate_batches(videos, self.config.train.batch_size, self.buckets, rng, bucket_rng,
-                                           **self.batch_options):
-            if "video_bank" in banks:  # which bank rows are each video's own
-                batch["video_index"] = np.array([index.get(k, -1) for k in keys], np.int32)
-            if self.config.train.teacher:
-                batch["teacher"] = self.teacher_targets([videos[index[k]] if k is not None else None
-                                                         for k in keys], batch["mask"].shape)
-            yield {**batch, **banks}
 
-    def teacher_targets(self, slots, shape) -> np.ndarray:
-        """(B, T) the ``train.teacher`` criterion's ranks of each video of a batch's ``slots``
-        (zeros on padding and empty slots, None), of the features as the model sees them;
-        computed once per video."""
-        out = np.zeros(shape, np.float32)
-        for i, v in enumerate(slots):
-            if v is not None:
-                if v.key not in self._teacher_ranks:
-                    self._teacher_ranks[v.key] = criterion_ranks(
-                        normalize(v.features, self.config.data.normalization), self.config.train.teacher)
-                ranks = self._teacher_ranks[v.key]
-                out[i, :len(ranks)] = ranks
-        return out
-
-    def train_batches(self, videos, rng, banks=None, bucket_rng=None):
-        """:meth:`host_batches`, placed on the devices."""
-        for batch in self.host_batches(videos, rng, banks, bucket_rng):
-            yield self.sharder.batch(batch)
-
-    def epoch_order(self, split: int, epoch: int, seed: int | None = None):
-        """The numpy Generators of an epoch's data order: which videos go together
-        (from (seed, split, epoch)) and the sequence of bucket lengths (from (split,
-        epoch) alone, shared by every seed), so that a resumed run draws what an
-        uninterrupted one draws and the seeds of a study step through one shape."""
-        seed = self.config.seed if seed is None else seed
-        return np.random.default_rng([seed, split, epoch]), np.random.default_rng([split, epoch, 1 << 16])
-
-    def train_epoch(self, state, videos, banks, split: int, epoch: int, rng):
-        """One epoch (0-based) over ``videos``: (state, mean training metrics); the data
-        order (:meth:`epoch_order`) and the random keys derive from (seed, split, epoch)."""
-        order, bucket_order = self.epoch_order(split, epoch)
-        epoch_rng, active = jax.random.fold_in(rng, epoch), active_stages(self.stages, epoch)
-        pending = []
-        for b, batch in enumerate(self.train_batches(videos, order, banks, bucket_order)):
-            state, m = self.step(state, batch, jax.random.fold_in(epoch_rng, b), active=active)
-            pending.append(m)
-        sums = collections.defaultdict(float)
-        for m in jax.device_get(pending):
-            for k, v in m.items():
-                sums[k] += float(v)
-        metrics = {k: v / max(len(pending), 1) for k, v in sums.items()}
-        if not all(np.isfinite(v) for v in metrics.values()):
-            raise FloatingPointError(f"split {split} epoch {epoch + 1}: non-finite training loss {metrics}; "
-                                     "not saving this state")
-        return state, metrics
-
-
-def reference_rows(config, videos: dict, test_keys, index: int) -> tuple:
-    """The split's reference rows, which need only the data: random scores (seeded by
-    ``config.seed + index``) and every training-free criterion, through the same pipeline."""
-    rnd = random_baseline(videos, test_keys, config.data.eval_mode, config.eval.random_draws,
-                          seed=config.seed + index, budget=config.eval.budget)
+def reference_rows(config, videos: dict, test_keys, index: int, seeds) -> tuple:
+    """The split's reference rows, which need only the data: random scores per member (seeded
+    by its seed + ``index``) and every training-free criterion (the same for every member)."""
+    rnd = [random_baseline(videos, test_keys, config.data.eval_mode, config.eval.random_draws, seed=s + index,
+                           budget=config.eval.budget) for s in seeds]
     free = training_free_baselines(videos, test_keys, config.data.eval_mode, config.eval.budget,
                                    features=lambda v: normalize(v.features, config.data.normalization))
     return rnd, free
 
 
 def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir: str,
-                writer: MetricWriter) -> dict:
-    """Trains and evaluates one split; returns its record for results.json once its last
-    checkpoint is committed (a result never names a checkpoint still being written)."""
-    config, tcfg = trainer.config, trainer.config.train
+                writer: MetricWriter | None = None) -> dict:
+    """Trains and evaluates every member on one split; returns its record once the last
+    checkpoint is committed: the reference rows, and per member its history (every epoch's
+    training losses, test metrics and training-video metrics), selection, random row and
+    the last epoch's per-video metrics and scores."""
+    config, tcfg, seeds = trainer.config, trainer.config.train, trainer.seeds
     train_videos = [videos[k] for k in split["train_keys"]]
     test_videos = [videos[k] for k in split["test_keys"]]
-    init_rng, train_rng = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(config.seed), index))
-    state = trainer.init_state(init_rng, train_videos[0])
-    n_params = count_params(state["params"])
+    keys = [jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s), index)) for s in seeds]
+    train_rngs = jnp.stack([k[1] for k in keys])
+    states = trainer.init_states([k[0] for k in keys], train_videos[0])
+    n_params = count_params(jax.tree_util.tree_map(lambda x: x[0], states["params"]))
 
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
-    run_config = training_config(config)
-    history, start = [], 0
-    latest = ckpt.latest_step()
+    run_config = {**training_config(config), "members": {"seeds": seeds, "sigmas": trainer.sigmas}}
+    histories, start, latest = [[] for _ in seeds], 0, ckpt.latest_step()
     if latest is not None:
         if latest > tcfg.num_epochs:
             raise WorkdirError(f"{ckpt.directory} holds epoch {latest}, past train.num_epochs="
                                f"{tcfg.num_epochs}; raise num_epochs, or pass --restart to train anew")
-        state, history = ckpt.restore(latest, state, run_config)
+        states, histories = ckpt.restore(latest, states, run_config)
         start = latest
         report.log(f"split {index}: resumed at epoch {latest} from {ckpt.directory}")
-    writer.resume(f"split{index}/", start if start else -1)
-    state = trainer.sharder.state(state)
-    # The reference rows need only the data: a worker thread computes them while the split trains.
+    if writer is not None:
+        writer.resume(f"split{index}/", start if start else -1)
+    states = trainer.place_states(states)
     worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sgvs_reference")
-    reference = worker.submit(reference_rows, config, videos, split["test_keys"], index)
+    reference = worker.submit(reference_rows, config, videos, split["test_keys"], index, seeds)
     worker.shutdown(wait=False)
-    banks = trainer.banks(train_videos)
+    banks = trainer.data.banks(train_videos)
+    last = {}
 
-    def evaluate(epoch, train_metrics, seconds):
-        test = trainer.evaluate(state["params"], test_videos, videos)
-        history.append({"epoch": epoch, "train": train_metrics, "test": test, "seconds": seconds})
-        writer.write_scalars(epoch, {**{f"split{index}/train/{k}": v for k, v in train_metrics.items()},
-                                     **{f"split{index}/test/{m}": v for m, v in test.items() if v is not None}})
-        report.log(report.epoch_line(index, epoch, tcfg.num_epochs, train_metrics, test, seconds))
+    def evaluate(epoch, train_metrics, seconds, final=False):
+        outputs = trainer.outputs(states["params"], test_videos)
+        seen = [{k: v for k, v in trainer.evaluate_outputs(o, videos).items() if k in report.METRICS}
+                for o in trainer.outputs(states["params"], train_videos)]
+        for m, history in enumerate(histories):
+            test = trainer.evaluate_outputs(outputs[m], videos, per_video=final or epoch == tcfg.num_epochs)
+            if "per_video" in test:
+                last[m] = {"per_video": test.pop("per_video"), "training_videos": seen[m],
+                           "scores": {k: np.round(o["scores"], 5).tolist() for k, o in outputs[m].items()}}
+            if final:
+                continue
+            history.append({"epoch": epoch, "train": train_metrics[m], "test": test, "training_videos": seen[m],
+                            "seconds": seconds})
+            if writer is not None:
+                tag = f"split{index}/" + (f"member{m}/" if len(seeds) > 1 else "")
+                writer.write_scalars(epoch, {**{f"{tag}train/{k}": v for k, v in train_metrics[m].items()},
+                                             **{f"{tag}test/{k}": v for k, v in test.items() if v is not None}})
+        if final:
+            return
+        if len(seeds) == 1:
+            report.log(report.epoch_line(index, epoch, tcfg.num_epochs, train_metrics[0], histories[0][-1]["test"],
+                                         seconds))
+        else:
+            taus = " ".join(f"{h[-1]['test']['tau']:+.3f}" for h in histories)
+            report.log(f"split {index} epoch {epoch:3d}/{tcfg.num_epochs}  tau per member {taus}  ({seconds:.1f} s)")
 
     if start == 0:
-        evaluate(0, {}, 0.0)
+        evaluate(0, [{}] * len(seeds), 0.0)
     try:  # close waits for the asynchronous saves, also when training stops with an error
         for epoch in range(start, tcfg.num_epochs):
-            t0 = time.time()
-            state, train_metrics = trainer.train_epoch(state, train_videos, banks, index, epoch, train_rng)
+            t0, active = time.time(), active_stages(trainer.stages, epoch)
+            streams = [trainer.data.training(train_videos, trainer.data.epoch_order(s, index, epoch), banks)
+                       for s in seeds]
+            pending = []
+            for b, batches in enumerate(zip(*streams)):
+                rngs = jax.vmap(lambda r: jax.random.fold_in(jax.random.fold_in(r, epoch), b))(train_rngs)
+                states, metrics = trainer.step(states, trainer.place_batch(list(batches)), rngs, active=active)
+                pending.append(metrics)
+            pending = jax.device_get(pending)
+            train_metrics = [{k: float(np.mean([p[k][m] for p in pending])) for k in pending[0]}
+                             for m in range(len(seeds))]
+            for m, tm in enumerate(train_metrics):
+                if not all(np.isfinite(v) for v in tm.values()):
+                    raise FloatingPointError(f"split {index} epoch {epoch + 1} seed {seeds[m]}: non-finite "
+                                             f"training loss {tm}; not saving this state")
             evaluate(epoch + 1, train_metrics, time.time() - t0)
             if reference.done():
                 reference.result()  # a failure there stops the run now, not after the last epoch
             if (epoch + 1) % config.checkpoint.every == 0 or epoch + 1 == tcfg.num_epochs:
-                ckpt.save(epoch + 1, state, history, run_config)
+                ckpt.save(epoch + 1, states, histories, run_config)
     finally:
         ckpt.close()
+    if not last:  # resumed after the last epoch: score the final parameters again
+        evaluate(tcfg.num_epochs, None, 0.0, final=True)
     rnd, free = reference.result()
-    return {"history": history, "selection": report.select_models(history), "random": rnd, "training_free": free,
-            "n_params": n_params, "buckets": list(trainer.buckets), "test_keys": list(split["test_keys"]),
-            "programs_compiled_so_far": compilation.counts()["compiled"]}
+    return {"test_keys": list(split["test_keys"]), "training_free": free, "n_params": n_params,
+            "buckets": list(trainer.buckets), "programs_compiled_so_far": compilation.counts()["compiled"],
+            "members": [{"seed": s, "history": histories[m], "selection": report.select_models(histories[m]),
+                         "random": rnd[m], "last_epoch_videos": last[m]} for m, s in enumerate(seeds)]}
 
 
 def split_indices(config, splits) -> list:
@@ -284,13 +260,34 @@ def split_indices(config, splits) -> list:
     return indices
 
 
-def train_and_evaluate(config, workdir: str, restart: bool = False) -> dict:
-    """Trains and evaluates every requested split; writes ``workdir/results.json``.
+def run(config, videos: dict, splits: list, workdir: str, seeds, sigmas=None, restart: bool = False,
+        fingerprint_of_run: str = "", on_split=None) -> dict:
+    """Every requested split of ``config`` (checked, its sources resolved), ``seeds`` as the
+    members (``sigmas``: their sparsity targets), in the locked ``workdir``; calls
+    ``on_split(index, record)`` after each split and returns ``{index: record}``."""
+    indices = split_indices(config, splits)
+    trainer = Trainer(config, videos, seeds, sigmas)
+    trainer.check_fits(videos)
+    is_main = jax.process_index() == 0
+    records = {}
+    with Workdir(workdir, config, restart, enabled=is_main, fingerprint=fingerprint_of_run or fingerprint(videos)):
+        writer = MetricWriter(workdir, enabled=is_main)
+        try:
+            for i in indices:
+                records[i] = train_split(trainer, videos, splits[i], i, os.path.join(workdir, f"split_{i}"), writer)
+                if on_split is not None:
+                    on_split(i, records[i])
+        finally:
+            writer.close()
+    return records
 
-    The config is checked before anything is read, the data before anything is
-    written; the workdir is locked for this process and resumed only by the same
-    training config (``restart``: discard the old run's files first; see
-    :mod:`sgvs_jax.workdir`).
+
+def train_and_evaluate(config, workdir: str, restart: bool = False) -> dict:
+    """``sgvs_jax.main``: a run of one member (``config.seed``); writes ``workdir/results.json``.
+
+    The config is checked before anything is read, the data before anything is written;
+    the workdir is locked for this process and resumed only by the same training config
+    (``restart``: discard the old run's files first; see :mod:`sgvs_jax.workdir`).
     """
     check_config(config)
     if config.distributed:
@@ -299,30 +296,26 @@ def train_and_evaluate(config, workdir: str, restart: bool = False) -> dict:
     config, note = resolve_sources(config, videos)
     if note:
         report.log(note)
-    indices = split_indices(config, splits)
-    trainer = Trainer(config, videos)
-    trainer.check_fits(videos, config.train.batch_size // jax.device_count())
-    is_main = jax.process_index() == 0
     results = {"data": where, "eval_mode": config.data.eval_mode, "selection_rules": report.RULES,
                "provenance": provenance(config), "splits": {}}
     unannotated = sorted(k for k, v in videos.items() if not scorable(v))
     if unannotated:
         results["unannotated_videos"] = unannotated
         report.log(f"note: {len(unannotated)} of {len(videos)} videos have no user summary (e.g. from "
-                   "sgvs_jax.extract_features): they are left out of F1 / tau / rho (results.json: "
+                   "sgvs_jax.app.extract_features): they are left out of F1 / tau / rho (results.json: "
                    "unannotated_videos)")
     results["data_fingerprint"] = fingerprint(videos)
-    with Workdir(workdir, config, restart, enabled=is_main, fingerprint=results["data_fingerprint"]):
-        writer = MetricWriter(workdir, enabled=is_main)
-        try:
-            for i in indices:
-                results["splits"][str(i)] = train_split(trainer, videos, splits[i], i,
-                                                        os.path.join(workdir, f"split_{i}"), writer)
-                results["summary"] = report.summarize(results["splits"])
-                if is_main:
-                    write_json(os.path.join(workdir, "results.json"), results)
-        finally:
-            writer.close()
-    report.log("\n" + report.summary_table(results["summary"], where, len(indices), config.data.eval_mode))
+
+    def on_split(i, record):  # results.json keeps one member's fields at the split's level
+        (member,) = record["members"]
+        results["splits"][str(i)] = {**{k: v for k, v in record.items() if k != "members"},
+                                     **{k: v for k, v in member.items() if k != "seed"}}
+        results["summary"] = report.summarize(results["splits"])
+        if jax.process_index() == 0:
+            write_json(os.path.join(workdir, "results.json"), results)
+
+    records = run(config, videos, splits, workdir, [config.seed], restart=restart,
+                  fingerprint_of_run=results["data_fingerprint"], on_split=on_split)
+    report.log("\n" + report.summary_table(results["summary"], where, len(records), config.data.eval_mode))
     report.log(f"results: {os.path.join(workdir, 'results.json')}")
     return results

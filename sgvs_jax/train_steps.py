@@ -29,7 +29,9 @@ from sgvs_jax.models import SGVS, bottleneck
 from sgvs_jax.models.layers import masked_mean
 
 SCHEDULES = ("incremental", "joint")
-SHARED_KEYS = ("title_bank", "video_bank", "video_owner")  # batch entries without a batch axis
+SHARED_KEYS = ("title_bank",)  # batch entries without a batch axis
+CLIP_NORM = 5.0  # each stage's gradient is clipped to this global norm before AdamW
+SEMANTIC_TEMPERATURE = 0.2  # of the video-title InfoNCE (losses.pooled_contrast)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +66,7 @@ def make_stages(config) -> tuple[Stage, ...]:
     t, o = config.train, config.optim
 
     def tx(name):
-        return optax.chain(optax.clip_by_global_norm(o.clip_norm), optax.adamw(o.lr[name], weight_decay=o.weight_decay))
+        return optax.chain(optax.clip_by_global_norm(CLIP_NORM), optax.adamw(o.lr[name], weight_decay=o.weight_decay))
 
     stages = [Stage("stage1", ("selector", "encoder"), tx("stage1"), selector_loss, uniform_fake=False),
               Stage("stage2", ("decoder",), tx("stage2"), decoder_loss)]
@@ -87,7 +89,7 @@ RNG_STREAMS = ("select", "gate", "generate", "real", "fake", "uniform", "uniform
 def forward(model: SGVS, params, batch, rng, cfg, uniform: bool = True) -> dict:
     """Selector -> selection gate -> reconstruction (-> discriminator).
 
-    ``cfg`` is ``config.train``: ``selection`` and ``selection_temperature`` pick the
+    ``cfg`` is ``config.train``: ``selection`` picks the
     bottleneck (:mod:`sgvs_jax.models.bottleneck`); with ``adversarial`` the
     discriminator judges the original and the reconstruction; ``uniform_fake`` adds a
     reconstruction from uniform random scores as a second fake (SUM-GAN), when the
@@ -98,12 +100,12 @@ def forward(model: SGVS, params, batch, rng, cfg, uniform: bool = True) -> dict:
     sel = model.select(params, batch, keys["select"])
 
     def generate(scores, gate_key, generate_key):
-        g, bias = bottleneck.gate(scores, mask, gate_key, cfg.selection, cfg.selection_temperature)
+        g, bias = bottleneck.gate(scores, mask, gate_key, cfg.selection)
         return model.reconstruct(params, x * g[..., None], mask, generate_key, bias), g
 
     x_hat, g = generate(sel["scores"], keys["gate"], keys["generate"])
     out = {"scores": sel["scores"], "gate": g, "x_hat": x_hat, "alpha": sel.get("alpha", jnp.zeros(())),
-           "frame_view": sel.get("frame_view"), "identity_view": sel.get("identity_view")}
+           "frame_view": sel.get("frame_view")}
     if cfg.adversarial:
         out["real"] = model.discriminate(params, x, mask, keys["real"])
         out["fake"] = model.discriminate(params, x_hat, mask, keys["fake"])
@@ -117,23 +119,15 @@ def forward(model: SGVS, params, batch, rng, cfg, uniform: bool = True) -> dict:
 def reconstruction_loss(o, batch, cfg):
     """The generator's reconstruction term (``cfg.recon`` on the discriminator's states,
     plus ``cfg.feature_recon_weight`` x the per-step feature MSE); without the
-    adversarial part, the feature MSE alone.  ``cfg.recon_steps`` 'unselected' weights
-    each step's error by ``1 - g_t`` (masked reconstruction: the steps the gate keeps
-    are the summary, the others must be rebuilt from them), which hands each score the
-    direct gradient ``-error_t``: a step the others cannot stand in for is pushed up."""
+    adversarial part, the feature MSE alone."""
     mask, valid = batch["mask"], batch["valid"]
-    weights = mask
-    if cfg.recon_steps == "unselected":  # the kept steps are the summary: only the rest must be rebuilt
-        weights = mask * (1.0 - o["gate"])
-    elif cfg.recon_steps != "all":
-        raise ValueError(f"unknown train.recon_steps {cfg.recon_steps!r} (use 'all' or 'unselected')")
-    feature = losses.feature_reconstruction(batch["features"], o["x_hat"], weights, valid)
+    feature = losses.feature_reconstruction(batch["features"], o["x_hat"], mask, valid)
     if not cfg.adversarial:
         return feature
     if cfg.recon == "pooled":
         recon = losses.reconstruction(o["real"]["hidden"], o["fake"]["hidden"], valid)
     elif cfg.recon == "stepwise":
-        recon = losses.stepwise_reconstruction(o["real"]["states"], o["fake"]["states"], weights, valid)
+        recon = losses.stepwise_reconstruction(o["real"]["states"], o["fake"]["states"], mask, valid)
     else:
         raise ValueError(f"unknown train.recon {cfg.recon!r} (use 'pooled' or 'stepwise')")
     return recon + cfg.feature_recon_weight * feature
@@ -145,56 +139,27 @@ def contrast_titles(batch):
     return batch.get("title_bank", batch["title"])
 
 
-def video_means(batch):
-    """(B, D) each video's mean feature over its real steps: its anchor in the video-identity term."""
-    return masked_mean(batch["features"], batch["mask"][..., None], axis=1)
-
-
-def video_banks(batch) -> dict:
-    """The batch's video-identity bank: its own ``video_bank`` / ``video_owner`` / ``video_index``
-    (frames of the training videos, who owns each, and which of them the batch's videos are)
-    where it has them, else its own videos' mean features, each owned by its video."""
-    if "video_bank" in batch:
-        return {k: batch[k] for k in ("video_bank", "video_owner", "video_index")}
-    own = jnp.arange(batch["mask"].shape[0])
-    return {"video_bank": video_means(batch), "video_owner": own, "video_index": own}
-
-
-def contrast_videos(batch):
-    """``(bank (N, D), exclude (B, N))``: what the video-identity term contrasts with
-    (:func:`video_banks`) and which bank rows are each video's own."""
-    b = video_banks(batch)
-    return b["video_bank"], b["video_index"][:, None] == b["video_owner"][None, :]
-
-
 def selector_loss(o, batch, sigma, cfg):
-    """Stage 1: reconstruction + the budget (``train.budget``: 'mean' |mean(s) - sigma|, or
-    'rank', :func:`sgvs_jax.losses.rank_budget`) (+ the video-title and the
-    video-identity contrasts, :func:`sgvs_jax.losses.pooled_contrast`) (+ agreement with
-    the ranks of a training-free ``train.teacher``, :func:`sgvs_jax.losses.rank_agreement`)."""
+    """Stage 1: reconstruction + sparsity |mean(s) - sigma| (+ the video-title contrast,
+    :func:`sgvs_jax.losses.pooled_contrast`) (+ agreement with the ranks of a training-free
+    ``train.teacher``, :func:`sgvs_jax.losses.rank_agreement`)."""
     mask, valid = batch["mask"], batch["valid"]
     recon = reconstruction_loss(o, batch, cfg)
-    budget = losses.rank_budget if cfg.budget == "rank" else losses.sparsity
-    sparsity = budget(o["scores"], mask, valid, sigma)
+    sparsity = losses.sparsity(o["scores"], mask, valid, sigma)
     loss = recon + cfg.sparsity_weight * sparsity
     m = {"recon": recon, "sparsity": sparsity, "alpha": o["alpha"],
          "mean_score": losses.batch_mean(masked_mean(o["scores"], mask, axis=1), valid),
          "score_spread": losses.batch_mean(losses.masked_std(o["scores"], mask), valid)}
     if cfg.semantic_weight and o["frame_view"] is not None:
         m["semantic"] = losses.pooled_contrast(o["frame_view"], o["scores"], mask, batch["title"],
-                                               contrast_titles(batch), valid, cfg.semantic_temperature)
+                                               contrast_titles(batch), valid, SEMANTIC_TEMPERATURE)
         loss = loss + cfg.semantic_weight * m["semantic"]
     if cfg.teacher:
         if "teacher" not in batch:
             raise KeyError(f"train.teacher={cfg.teacher!r} needs each batch's 'teacher' ranks "
-                           "(Trainer.host_batches adds them; train.teacher='' turns the term off)")
+                           "(sgvs_jax.data.pipeline adds them; train.teacher='' turns the term off)")
         m["teacher"] = losses.rank_agreement(o["scores"], batch["teacher"], mask, valid)
         loss = loss + cfg.teacher_weight * m["teacher"]
-    if cfg.video_weight:
-        bank, exclude = contrast_videos(batch)
-        m["video"] = losses.frame_identity(o["identity_view"], o["scores"], mask, video_means(batch), bank, valid,
-                                           cfg.semantic_temperature, exclude)
-        loss = loss + cfg.video_weight * m["video"]
     return loss, m
 
 
@@ -207,7 +172,7 @@ def decoder_loss(o, batch, sigma, cfg):
     gen = losses.lsgan_generator(o["fake"]["prob"], valid)
     if "uniform" in o:
         gen = gen + losses.lsgan_generator(o["uniform"]["prob"], valid)
-    return recon + cfg.gan_weight * gen, {"recon": recon, "gen": gen}
+    return recon + gen, {"recon": recon, "gen": gen}
 
 
 def discriminator_loss(o, batch, sigma, cfg):
@@ -220,13 +185,7 @@ def discriminator_loss(o, batch, sigma, cfg):
 
 def stage_grad(stage: Stage, model: SGVS, cfg):
     """``grad_fn(params, batch, rng, sigma) -> ((loss, metrics), grads)``, ``grads`` over
-    ``stage.parts`` only.
-
-    ``cfg.microbatch`` = m > 0 accumulates the gradient over slices of m videos (a
-    ``lax.scan``; memory: one slice's activations), each slice weighted by its share of
-    the batch's real videos and drawing its own randomness from ``fold_in(rng, i)``:
-    the whole batch's gradient in expectation over those draws, not bit for bit.
-    """
+    ``stage.parts`` only."""
 
     def loss_fn(trainable, params, batch, rng, sigma):
         o = forward(model, {**params, **trainable}, batch, rng, cfg, uniform=stage.uniform_fake)
@@ -234,35 +193,9 @@ def stage_grad(stage: Stage, model: SGVS, cfg):
         return loss, {f"{stage.name}/{k}": v for k, v in {**m, "loss": loss}.items()}
 
     value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
-    m = int(cfg.get("microbatch", 0) or 0)
 
     def grad_fn(params, batch, rng, sigma):
-        if not m:
-            return value_and_grad(stage.trainable(params), params, batch, rng, sigma)
-        B = batch["mask"].shape[0]
-        if B % m:
-            raise ValueError(f"train.microbatch={m} must divide the batch size {B}")
-        batch = {**batch, "title_bank": contrast_titles(batch)}  # the whole batch's, not a slice's
-        if cfg.video_weight:  # the whole batch's bank, not a slice's
-            batch.update(video_banks(batch))
-        shared = {k: batch.pop(k) for k in SHARED_KEYS if k in batch}
-        slices = {k: v.reshape((B // m, m) + v.shape[1:]) for k, v in batch.items()}
-        n_real = jnp.maximum(batch["valid"].sum(), 1).astype(jnp.float32)
-
-        def one(i, part):
-            return value_and_grad(stage.trainable(params), params, {**part, **shared},
-                                  jax.random.fold_in(rng, i), sigma)
-
-        first = jax.tree_util.tree_map(lambda v: v[0], slices)
-        zeros = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype),
-                                       jax.eval_shape(one, jnp.zeros((), jnp.int32), first))
-
-        def body(total, xs):
-            i, part = xs
-            w = part["valid"].sum().astype(jnp.float32) / n_real
-            return jax.tree_util.tree_map(lambda t, o: t + w * o, total, one(i, part)), None
-
-        return jax.lax.scan(body, zeros, (jnp.arange(B // m), slices))[0]
+        return value_and_grad(stage.trainable(params), params, batch, rng, sigma)
 
     return grad_fn
 

@@ -20,6 +20,7 @@ import os
 import shutil
 
 from sgvs_jax.files import read_json, write_json
+from sgvs_jax.errors import WorkdirError
 
 RUN_CONFIG = "run_config.json"
 LOCK = ".lock"
@@ -31,12 +32,10 @@ NOT_TRAINING = ("splits", "distributed", "compilation_cache_dir", "train.num_epo
                 "checkpoint.keep")
 # Keys added to the config after runs were made, with the value that trains as those runs did: a
 # recorded config without the key is the same training config as one with this value.
-ADDED_KEYS = {"train.recon_steps": "all", "model.visual_norm": "layer", "train.teacher": "",
+ADDED_KEYS = {"model.visual_norm": "layer", "train.teacher": "",
               "train.teacher_weight": 1.0}
 
 
-class WorkdirError(RuntimeError):
-    """A workdir that cannot be used as asked; the message says why and what to do."""
 
 
 def training_config(config) -> dict:

@@ -1,4 +1,4 @@
-"""python -m sgvs_jax.add_clip: CLIP keys for a community h5, published keys untouched;
+"""python -m sgvs_jax.app.add_clip: CLIP keys for a community h5, published keys untouched;
 files matched by name, frame counts checked, every problem named; the community configs
 then run the full method, and say when a file has no CLIP keys."""
 
@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
-from sgvs_jax.add_clip import add_clip, read_titles
+from sgvs_jax.app.add_clip import add_clip, read_titles
 from sgvs_jax.data.video import DataError
 
 pytest.importorskip("av")
@@ -20,8 +20,8 @@ pytest.importorskip("av")
 def community(tmp_path_factory):
     """Three videos (10 fps) and a community-layout h5 over them: picks every 5th frame,
     shots of 5 frames; SumMe-like video_name in two groups, none in the third."""
-    from sgvs_jax.clip_features import save_random_clip
-    from sgvs_jax.data.synthetic_video import make_scene_video
+    from sgvs_jax.app.clip import save_random_clip
+    from tests.synthetic_video import make_scene_video
     root = tmp_path_factory.mktemp("community")
     (root / "videos").mkdir()
     lengths = {}
@@ -50,8 +50,8 @@ def community(tmp_path_factory):
 
 
 def test_adds_clip_keys_and_keeps_every_published_byte(community, tmp_path):
-    from sgvs_jax.clip_features import ClipEncoder
-    from sgvs_jax.video_io import sample_frames
+    from sgvs_jax.app.clip import ClipEncoder
+    from sgvs_jax.app.video_io import sample_frames
     titles = tmp_path / "info.tsv"
     titles.write_text("category\tvideo_id\ttitle\turl\tlength\nBK\tCooking\tHow to cook pasta\tx\t1:00\n")
     out = str(tmp_path / "with_clip.h5")
@@ -108,7 +108,7 @@ def test_every_unmatched_video_and_frame_mismatch_is_named(community, tmp_path):
 
 
 def test_cli_refuses_to_write_over_its_input(community):
-    p = subprocess.run([sys.executable, "-m", "sgvs_jax.add_clip", "--h5", community["h5"], "--videos",
+    p = subprocess.run([sys.executable, "-m", "sgvs_jax.app.add_clip", "--h5", community["h5"], "--videos",
                         community["videos"], "--clip_model", community["clip"], "--out", community["h5"]],
                        capture_output=True, text=True)
     assert p.returncode == 1 and p.stderr.strip().count("\n") == 0
@@ -135,7 +135,7 @@ def test_cli_names_a_bad_names_file_in_one_line(community, tmp_path, content, me
     names = tmp_path / "names.json"
     if content is not None:
         names.write_text(content)
-    p = subprocess.run([sys.executable, "-m", "sgvs_jax.add_clip", "--h5", community["h5"], "--videos",
+    p = subprocess.run([sys.executable, "-m", "sgvs_jax.app.add_clip", "--h5", community["h5"], "--videos",
                         community["videos"], "--clip_model", community["clip"], "--names", str(names),
                         "--out", str(tmp_path / "out.h5")], capture_output=True, text=True)
     lines = [line for line in p.stderr.splitlines() if line.strip()]

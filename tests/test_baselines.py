@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from sgvs_jax import train
 from sgvs_jax.data.synthetic import make_dataset
 from sgvs_jax.evaluation import CRITERIA, training_free_baselines, training_free_scores
 

@@ -48,20 +48,6 @@ def test_concrete_gate_passes_gradient_to_the_choice_of_steps():
     assert grads[2] > 10 * np.abs(np.delete(grads, 2)).max()
 
 
-def test_topk_gate_keeps_the_budget_of_highest_scores_and_passes_their_gradient():
-    s = jnp.asarray([[0.1, 0.5, 0.2, 0.4, 0.3, 0.0], [0.9, 0.2, 0.1, 0.0, 0.0, 0.0]])
-    mask = jnp.asarray([[True] * 5 + [False], [True, True, True, False, False, False]])
-    g, bias = bottleneck.gate(s, mask, None, "topk")  # k = round(sum of scores): 2 and 1 steps
-    np.testing.assert_array_equal(np.asarray(g), [[0, 1, 0, 1, 0, 0], [1, 0, 0, 0, 0, 0]])
-    assert np.all(np.asarray(bias)[np.asarray(g) == 0] < -10)  # unkept steps are not attended
-    drawn = np.stack([np.asarray(bottleneck.gate(s, mask, jax.random.PRNGKey(i), "topk", 0.5)[0]) for i in range(200)])
-    assert np.all(drawn.sum(2) == [2, 1]) and np.all(drawn[:, 0, 5] == 0) and np.all(drawn[:, 1, 3:] == 0)
-    assert 0 < drawn[:, 0, 0].mean() < drawn[:, 0, 1].mean()  # noise explores, still following the scores
-    value = jnp.asarray([[0.0, 0.0, 5.0, 0.0, 0.0, 0.0]] * 2)
-    grads = jax.grad(lambda s: (bottleneck.gate(s, mask, None, "topk")[0] * value).sum())(s)
-    assert np.asarray(grads)[0, 2] == 5.0  # straight through: an unkept step learns what keeping it is worth
-
-
 def test_unknown_mode_is_an_error():
     with pytest.raises(ValueError, match="train.selection"):
         bottleneck.gate(jnp.zeros((1, 2)), jnp.ones((1, 2), bool), None, "hard")

@@ -99,7 +99,7 @@ def test_a_json_argument_is_read_or_refused_naming_the_flag(tmp_path, content, m
 
 
 def test_add_clip_reads_names_and_titles_through_the_front_door(tmp_path):
-    from sgvs_jax.add_clip import read_titles
+    from sgvs_jax.app.add_clip import read_titles
     with pytest.raises(cli.ArgumentError, match="--titles .*missing.json: file not found"):
         read_titles(str(tmp_path / "missing.json"))
 

@@ -18,7 +18,6 @@ from sgvs_jax import compilation
 from sgvs_jax.data import load_dataset
 from sgvs_jax.provenance import digest
 from sgvs_jax.train import Trainer
-from sgvs_jax.train_steps import make_train_step
 from sgvs_jax.data.video import Video
 from sgvs_jax.train import train_and_evaluate
 from tests.tiny import tiny_config
@@ -55,17 +54,16 @@ def test_less_temp_memory_same_parameters():
     videos, splits, _ = load_dataset(cfg.data)
     trainer = Trainer(cfg, videos)
     train = [videos[k] for k in splits[0]["train_keys"]]
-    batch = trainer.sharder.batch(next(trainer.host_batches(train, None)))  # with the banks and teacher ranks
+    batch = trainer.place_batch([next(trainer.data.training(train, (None, None), trainer.data.banks(train)))])
     active = ("stage1", "stage2", "stage3")
-    xla_default = jax.jit(make_train_step(trainer.model, trainer.stages, cfg.train), static_argnames="active",
-                          donate_argnums=0)
+    xla_default = jax.jit(trainer.members_step, static_argnames="active", donate_argnums=0)
     temps, digests = [], []
     for fn in (trainer.step, xla_default):  # the trainer's update, compiled with sgvs_jax's options
-        state = trainer.sharder.state(trainer.init_state(jax.random.PRNGKey(0), train[0]))
-        compiled = fn.lower(state, batch, jax.random.PRNGKey(0), active=active).compile()
+        state = trainer.place_states(trainer.init_states([jax.random.PRNGKey(0)], train[0]))
+        compiled = fn.lower(state, batch, jax.random.PRNGKey(0)[None], active=active).compile()
         temps.append(compiled.memory_analysis().temp_size_in_bytes)
         for i in range(2):
-            state, _ = compiled(state, batch, jax.random.PRNGKey(i))
+            state, _ = compiled(state, batch, jax.random.PRNGKey(i)[None])
         digests.append(digest(state["params"]))
     assert temps[0] < 0.8 * temps[1], temps
     assert digests[0] == digests[1]
@@ -120,9 +118,9 @@ def test_the_memory_estimate_bounds_what_xla_allocates(length, block, heads):
     videos = long_videos(length)
     trainer = Trainer(cfg, videos)
     train = list(videos.values())
-    batch = next(trainer.train_batches(train, np.random.default_rng(0)))
-    state = trainer.sharder.state(trainer.init_state(jax.random.PRNGKey(0), train[0]))
-    compiled = trainer.step.lower(state, batch, jax.random.PRNGKey(0),
+    batch = trainer.place_batch([next(trainer.data.training(train, (np.random.default_rng(0), None), {}))])
+    state = trainer.place_states(trainer.init_states([jax.random.PRNGKey(0)], train[0]))
+    compiled = trainer.step.lower(state, batch, jax.random.PRNGKey(0)[None],
                                   active=("stage1", "stage2", "stage3")).compile()
     temp = compiled.memory_analysis().temp_size_in_bytes
     estimate = compilation.update_bytes(cfg.train.batch_size, cfg.model.num_heads, length, block)

@@ -19,11 +19,11 @@ BAD = [
     ("eval.budget", 0.0), ("eval.budget", 1.5), ("eval.random_draws", 0),
     ("model.dropout", 1.0), ("model.num_heads", 3), ("model.num_layers", 0),
     ("optim.lr.stage1", 0.0), ("optim.lr.stage2", float("inf")),
-    ("train.selection_temperature", 0.0), ("train.semantic_weight", -1.0),
+    ("train.feature_recon_weight", -1.0), ("train.semantic_weight", -1.0),
     ("train.selection", "hard"), ("data.normalization", "z"), ("data.eval_mode", "mean"),
     ("data.semantic_sources", ("text_tokens", "audio")), ("checkpoint.keep", 0), ("checkpoint.every", 0),
     ("splits", (-1,)), ("seed", "zero"), ("data.synthetic.n_videos", 1),
-    ("train.microbatch", 3), ("train.microbatch", -1), ("train.video_weight", -0.5),
+    ("train.teacher_weight", -0.5),
     ("data.semantic_sources", ("video_tokens", "text_pooled")),
     ("data.semantic_sources", ("video_tokens",)),  # with the video-title term still on: no title to contrast
 ]

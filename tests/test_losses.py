@@ -55,51 +55,6 @@ def test_stepwise_reconstruction_sees_what_the_pooled_one_misses():
     assert float(losses.stepwise_reconstruction(padded, other, m, valid)) < 1e-5
 
 
-def test_video_identity_term_prefers_the_steps_no_other_video_shows():
-    """losses.frame_identity (anchor: the video's mean feature; negatives: frames of the
-    other videos): steps whose content also appears in other videos (a shared background)
-    cannot identify their video, so the loss is lower when the video's own content scores
-    high; the video's own frames in the bank are not negatives."""
-    rng = np.random.default_rng(0)
-    shared, own_topic = rng.normal(size=(2, 16)).astype(np.float32)
-    frames = np.stack([shared] * 6 + [own_topic] * 4)[None] + 0.05 * rng.normal(size=(1, 10, 16)).astype(np.float32)
-    others = np.stack([shared + 0.05 * rng.normal(size=16) for _ in range(8)]
-                      + [rng.normal(size=16) for _ in range(8)]).astype(np.float32)
-    bank = np.concatenate([others, frames[0, :4]])  # the last 4 rows are the video's own frames
-    exclude = np.zeros((1, len(bank)), bool)
-    exclude[0, -4:] = True
-    frames, mask, valid = jnp.asarray(frames), jnp.ones((1, 10), bool), jnp.ones((1,), bool)
-
-    def loss(scores, excl=exclude):
-        return losses.frame_identity(frames, scores, mask, frames.mean(1), jnp.asarray(bank), valid, 0.2,
-                                     jnp.asarray(excl))
-
-    own = jnp.asarray([[0.1] * 6 + [0.9] * 4])
-    shared_high = jnp.asarray([[0.9] * 6 + [0.1] * 4])
-    assert loss(own) < loss(shared_high)
-    assert loss(shared_high) < loss(shared_high, np.zeros_like(exclude))  # own frames would count against it
-
-
-def test_rank_budget_cannot_be_met_by_scores_at_sigma():
-    """The rank budget is 0 for a hard selection of round(sigma * T) steps, sigma(1 - sigma) for
-    scores that all sit at sigma (which the mean budget accepts), and blind to padding."""
-    from sgvs_jax.losses import rank_budget, sparsity
-    T, sigma = 10, 0.3
-    mask, valid = jnp.ones((1, T), bool), jnp.ones((1,), bool)
-    hard = jnp.zeros((1, T)).at[0, jnp.array([1, 5, 7])].set(1.0)
-    flat = jnp.full((1, T), sigma)
-    assert float(rank_budget(hard, mask, valid, sigma)) == pytest.approx(0.0)
-    assert float(rank_budget(flat, mask, valid, sigma)) == pytest.approx(sigma * (1 - sigma), rel=1e-5)
-    assert float(sparsity(flat, mask, valid, sigma)) == pytest.approx(0.0, abs=1e-6)
-    padded = jnp.concatenate([flat, jnp.full((1, 6), 0.9)], 1)
-    padded_mask = jnp.concatenate([mask, jnp.zeros((1, 6), bool)], 1)
-    assert float(rank_budget(padded, padded_mask, valid, sigma)) == pytest.approx(sigma * (1 - sigma), rel=1e-5)
-    # its gradient raises the highest scores and lowers the others
-    scores = jnp.linspace(0.2, 0.4, T)[None]
-    g = jax.grad(lambda s: rank_budget(s, mask, valid, sigma))(scores)[0]
-    assert (g[-3:] < 0).all() and (g[:-3] > 0).all()
-
-
 def test_rank_agreement_asks_for_the_teachers_order_not_its_scale():
     """0 for scores in the teacher's order at any level and scale, 2 for the reverse order; blind
     to padding; a constant teacher (nothing to learn) gives a constant without gradient."""

@@ -11,16 +11,16 @@ import pytest
 
 from sgvs_jax import train
 from sgvs_jax.checkpointing import CheckpointError, Checkpointer
-from sgvs_jax.clip_features import ClipEncoder, save_random_clip
+from sgvs_jax.app.clip import ClipEncoder, save_random_clip
 from sgvs_jax.data import check_split_keys, load_splits, read_h5
-from sgvs_jax.data.from_video import EXTRACTION_ATTR, title_from_filename
+from sgvs_jax.app.from_video import EXTRACTION_ATTR, title_from_filename
 from sgvs_jax.data.h5io import read_h5_attrs
-from sgvs_jax.data.synthetic_video import make_scene_video, read_frame_indices
+from tests.synthetic_video import make_scene_video, read_frame_indices
 from sgvs_jax.evaluation.knapsack import knapsack
-from sgvs_jax.extract_features import extract_features
-from sgvs_jax.inference import Scorer
-from sgvs_jax.summarize import summarize_video
-from sgvs_jax.video_io import VideoError
+from sgvs_jax.app.extract_features import extract_features
+from sgvs_jax.app.inference import Scorer
+from sgvs_jax.app.summarize import summarize_video
+from sgvs_jax.app.video_io import VideoError
 from tests.test_video_io import bad_videos
 from tests.tiny import tiny_clip_config
 
@@ -117,12 +117,12 @@ def test_scorer_loads_the_trained_parameters(run):
     scorer = Scorer(run["workdir"], feature_dim=24, semantic_dim=24)
     videos = read_h5(run["h5"])
     trainer = train.Trainer(run["config"], videos)
-    state = trainer.init_state(np.array([0, 0], np.uint32), videos["video_1"])
+    state = trainer.init_states([np.array([0, 0], np.uint32)], videos["video_1"])  # one member
     ckpt = Checkpointer(os.path.join(run["workdir"], "split_0", "checkpoints"))
     restored, _ = ckpt.restore(ckpt.latest_step(), state)
     ckpt.close()
-    fresh = trainer.predict_outputs(state["params"], [videos["video_3"]])["video_3"]["scores"]
-    trained = trainer.predict_outputs(restored["params"], [videos["video_3"]])["video_3"]["scores"]
+    fresh = trainer.outputs(state["params"], [videos["video_3"]])[0]["video_3"]["scores"]
+    trained = trainer.outputs(restored["params"], [videos["video_3"]])[0]["video_3"]["scores"]
     np.testing.assert_allclose(scorer.scores(videos["video_3"]), trained, rtol=1e-5, atol=1e-6)
     assert np.abs(fresh - trained).max() > 1e-4
 
@@ -207,17 +207,17 @@ def test_command_lines(run, tmp_path):
     env = {**os.environ, "PYTHONPATH": ROOT}
     out = str(tmp_path / "cli.mp4")
     src = str(run["dir"] / "videos" / "trip_2-day.mp4")
-    p = subprocess.run([sys.executable, "-m", "sgvs_jax.summarize", "--video", src, "--workdir", run["workdir"],
+    p = subprocess.run([sys.executable, "-m", "sgvs_jax.app.summarize", "--video", src, "--workdir", run["workdir"],
                         "--out", out, "--budget", "0.3"], capture_output=True, text=True, env=env, cwd=ROOT)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "cli.mp4:" in p.stdout and os.path.exists(out)
     assert json.load(open(tmp_path / "cli.json"))["budget"] == 0.3
-    p = subprocess.run([sys.executable, "-m", "sgvs_jax.summarize", "--video", str(tmp_path / "missing.mp4"),
+    p = subprocess.run([sys.executable, "-m", "sgvs_jax.app.summarize", "--video", str(tmp_path / "missing.mp4"),
                         "--workdir", run["workdir"], "--out", str(tmp_path / "m.mp4")],
                        capture_output=True, text=True, env=env, cwd=ROOT)
     assert p.returncode == 1 and "missing.mp4: file not found" in p.stderr
     assert not os.path.exists(tmp_path / "m.mp4")
-    p = subprocess.run([sys.executable, "-m", "sgvs_jax.extract_features", "--videos", str(run["dir"] / "videos"),
+    p = subprocess.run([sys.executable, "-m", "sgvs_jax.app.extract_features", "--videos", str(run["dir"] / "videos"),
                         "--clip_model", run["clip"], "--out", str(tmp_path / "cli.h5"), "--n_splits", "3"],
                        capture_output=True, text=True, env=env, cwd=ROOT)
     assert p.returncode == 0, p.stderr[-2000:]
@@ -229,7 +229,9 @@ def test_command_lines(run, tmp_path):
 
 
 def test_no_command_overwrites_an_input_or_a_strangers_file(run, tmp_path):
-    from sgvs_jax.extract_features import _is_our_h5, _names_split_file
+    from sgvs_jax.app.extract_features import EXTRACTION_ATTR, _names_split_file
+    from sgvs_jax.data.h5io import written_by
+    _is_our_h5 = written_by(EXTRACTION_ATTR)
     from sgvs_jax.files import OutputError
     video = run["dir"] / "videos" / "trip_0-day.mp4"
     original = video.read_bytes()

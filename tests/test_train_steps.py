@@ -10,11 +10,10 @@ import optax
 import pytest
 
 from sgvs_jax import losses
-from sgvs_jax.data import iterate_batches
 from sgvs_jax.data.synthetic import make_dataset
 from sgvs_jax.train import Trainer
-from sgvs_jax.train_steps import (Stage, active_stages, apply_stage, init_state, make_stages, make_train_step,
-                                  stage_grad)
+from sgvs_jax.train_steps import (Stage, active_stages, apply_stage, init_state, make_predict, make_stages,
+                                  make_train_step, stage_grad)
 from tests.tiny import tiny_config
 
 pytestmark = pytest.mark.slow  # minutes on two cores: pytest -m 'not slow' leaves it out
@@ -27,15 +26,15 @@ def setup():
     cfg = tiny_config()
     videos = make_dataset(**dict(cfg.data.synthetic))
     trainer = Trainer(cfg, videos)
-    keys, batch = next(iterate_batches(list(videos.values())[:4], 4, trainer.buckets, None, **trainer.batch_options))
-    batch["teacher"] = trainer.teacher_targets([videos[k] for k in keys], batch["mask"].shape)  # the default's
+    keys, batch = next(trainer.data.scoring(list(videos.values())[:4]))
+    batch["teacher"] = trainer.data.teacher_targets([videos[k] for k in keys], batch["mask"].shape)  # the default's
     batch = jax.tree_util.tree_map(np.asarray, batch)
     return cfg, trainer, batch
 
 
 def fresh_state(trainer, seed=0):
     video = make_dataset(n_videos=1, min_steps=40, max_steps=100, feature_dim=32)["video_1"]
-    return jax.device_get(trainer.init_state(jax.random.PRNGKey(seed), video))
+    return jax.tree_util.tree_map(lambda x: x[0], trainer.init_states([jax.random.PRNGKey(seed)], video))
 
 
 def equal_trees(a, b):
@@ -122,117 +121,10 @@ def test_a_new_stage_is_one_record(setup):
     assert set(metrics) == {"stage4/loss"}
 
 
-def test_vmapped_members_match_individual_runs(setup):
-    """M members (other seeds and sigmas) in one vmapped step == M separate steps."""
-    cfg, trainer, batch = setup
-    seeds, sigmas = [0, 1, 2], [0.15, 0.3, 0.5]
-    step = make_train_step(trainer.model, trainer.stages, cfg.train)
-    init = jax.vmap(lambda r, s: init_state(trainer.model, trainer.stages, r, batch, s))
-    states = init(jax.vmap(jax.random.PRNGKey)(np.array(seeds)), np.array(sigmas, np.float32))
-    multi, m_multi = jax.jit(jax.vmap(lambda s, r: step(s, batch, r, ALL)))(
-        states, jax.vmap(lambda s: jax.random.PRNGKey(s + 10))(np.array(seeds)))
-    one = jax.jit(step, static_argnums=3)  # compiled once for the three members
-    for i, (seed, sigma) in enumerate(zip(seeds, sigmas)):
-        s = init_state(trainer.model, trainer.stages, jax.random.PRNGKey(seed), batch, sigma)
-        s, m = one(s, batch, jax.random.PRNGKey(seed + 10), ALL)
-        np.testing.assert_allclose(m["stage1/sparsity"], m_multi["stage1/sparsity"][i], rtol=1e-4, atol=1e-6)
-        np.testing.assert_allclose(m["stage3/loss"], m_multi["stage3/loss"][i], rtol=1e-4, atol=1e-6)
-        assert_same_training(jax.device_get(s["params"]), jax.tree_util.tree_map(lambda x: x[i], multi["params"]), cfg)
-    assert len({float(x) for x in m_multi["stage1/loss"]}) == 3  # members really differ
-
-
-def _grads(cfg, trainer, batch, state, stage, **train):
-    c = cfg.copy_and_resolve_references()
-    for k, v in train.items():
-        c.train[k] = v
-    stage = {s.name: s for s in make_stages(c)}[stage]
-    return jax.device_get(jax.jit(stage_grad(stage, trainer.model, c.train))(
-        state["params"], batch, jax.random.PRNGKey(0), state["sigma"]))
-
-
-def _batch_with_empty_slot(batch):
-    batch = {k: v.copy() for k, v in batch.items()}
-    batch["valid"][-1] = False  # an empty slot at the end of the batch
-    batch["mask"][-1] = False
-    batch["features"][-1] = 0.0
-    batch["title_bank"] = batch["title"][:3]
-    return batch
-
-
-@pytest.mark.parametrize("stage,microbatch", [("stage1", 1), ("stage1", 2), ("stage2", 2), ("stage3", 1)])
-def test_microbatch_accumulates_the_whole_batch_gradient(setup, stage, microbatch):
-    """Without randomness (no dropout, soft gate, no uniform fake) slices of m videos sum
-    to the whole batch's loss, metrics and gradient, each weighted by its share of the real
-    videos (the empty slot weighs nothing).  With randomness the slices draw their own."""
-    cfg, trainer, batch = setup
-    cfg = cfg.copy_and_resolve_references()
-    cfg.model.dropout = 0.0
-    det = Trainer(cfg, make_dataset(**dict(cfg.data.synthetic)))
-    batch, state = _batch_with_empty_slot(batch), fresh_state(det)
-    plain = dict(selection="soft", uniform_fake=False)
-    (loss_a, m_a), g_a = _grads(cfg, det, batch, state, stage, **plain)
-    (loss_b, m_b), g_b = _grads(cfg, det, batch, state, stage, microbatch=microbatch, **plain)
-    np.testing.assert_allclose(loss_b, loss_a, rtol=1e-5)
-    for k in m_a:
-        np.testing.assert_allclose(m_b[k], m_a[k], rtol=1e-5, atol=1e-7, err_msg=k)
-    for a, b in zip(jax.tree_util.tree_leaves(g_a), jax.tree_util.tree_leaves(g_b)):
-        np.testing.assert_allclose(b, a, rtol=2e-4, atol=1e-7)
-    assert set(g_a) == set({s.name: s for s in det.stages}[stage].parts)
-    assert any(np.any(x != 0) for x in jax.tree_util.tree_leaves(g_a))
-
-
-def test_microbatch_slices_draw_their_own_randomness(setup):
-    cfg, trainer, batch = setup
-    batch, state = _batch_with_empty_slot(batch), fresh_state(trainer)
-    _, g_a = _grads(cfg, trainer, batch, state, "stage1")
-    _, g_b = _grads(cfg, trainer, batch, state, "stage1", microbatch=1)
-    assert all(np.all(np.isfinite(x)) for x in jax.tree_util.tree_leaves(g_b))
-    assert not all(np.allclose(a, b, rtol=1e-3) for a, b in zip(jax.tree_util.tree_leaves(g_a),
-                                                                 jax.tree_util.tree_leaves(g_b)))
-
-
-def test_microbatch_holds_fewer_activations(setup):
-    """The compiled update with slices of one video needs less temporary memory."""
-    cfg, trainer, batch = setup
-    state = fresh_state(trainer)
-    temp = {}
-    for m in (0, 1):
-        c = cfg.copy_and_resolve_references()
-        c.train.microbatch = m
-        step = jax.jit(make_train_step(trainer.model, trainer.stages, c.train), static_argnames="active")
-        compiled = step.lower(state, {**batch, "title_bank": batch["title"]}, jax.random.PRNGKey(0),
-                              active=ALL).compile()
-        temp[m] = compiled.memory_analysis().temp_size_in_bytes
-    assert temp[1] < 0.6 * temp[0], temp
-
-
 def test_unknown_schedule_is_named(setup):
     _, trainer, _ = setup
     with pytest.raises(ValueError, match="train.schedule 'other'"):
         make_train_step(trainer.model, trainer.stages, tiny_config(schedule="other").train)
-
-
-def test_masked_reconstruction_pays_each_kept_step_its_own_error():
-    """recon_steps='unselected' weights step t's error by 1 - g_t: raising the gate of
-    the worst-rebuilt step lowers the loss, of the best-rebuilt raises it; with every
-    gate at 0 it is the plain reconstruction."""
-    from ml_collections import ConfigDict
-
-    from sgvs_jax.train_steps import reconstruction_loss
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(1, 6, 3)).astype(np.float32)
-    x_hat = x + np.array([0.1, 0.1, 2.0, 0.1, 0.1, 0.0], np.float32)[None, :, None]
-    batch = {"features": x, "mask": np.ones((1, 6), bool), "valid": np.ones((1,), bool)}
-
-    def loss(gate, steps):
-        cfg = ConfigDict(dict(adversarial=False, recon_steps=steps))
-        return reconstruction_loss({"x_hat": x_hat, "gate": gate}, batch, cfg)
-
-    g = jax.numpy.full((1, 6), 0.3)
-    grad = jax.grad(loss)(g, "unselected")[0]
-    assert grad[2] < 0 < grad[5]  # step 2 is rebuilt worst, step 5 exactly
-    assert float(loss(g * 0, "unselected")) == pytest.approx(float(loss(g, "all")))
-    assert np.all(np.asarray(jax.grad(loss)(g, "all")) == 0)
 
 
 def test_a_teacher_hands_stage1_its_ranks_and_stage1_learns_their_order():
@@ -248,19 +140,22 @@ def test_a_teacher_hands_stage1_its_ranks_and_stage1_learns_their_order():
               for k, v in make_dataset(**dict(cfg.data.synthetic)).items()}  # steps of different norms
     trainer = Trainer(cfg, videos)
     train = list(videos.values())[:4]
-    batch = jax.tree_util.tree_map(np.asarray, next(trainer.host_batches(train, None)))
+    batch = jax.tree_util.tree_map(np.asarray, next(trainer.data.training(train, (None, None), {})))
     for i, v in enumerate(train):
         want = criterion_ranks(normalize(v.features, cfg.data.normalization), "feature_norm")
         np.testing.assert_array_equal(batch["teacher"][i, :v.length], want)
         assert not batch["teacher"][i, v.length:].any()
 
+    predict = jax.jit(make_predict(trainer.model))
+    step = jax.jit(make_train_step(trainer.model, trainer.stages, cfg.train), static_argnames="active")
+
     def agreement(state):
-        scores = np.asarray(trainer.predict(state["params"], batch)["scores"])
+        scores = np.asarray(predict(state["params"], batch))
         return np.mean([np.corrcoef(scores[i, :v.length], batch["teacher"][i, :v.length])[0, 1]
                         for i, v in enumerate(train)])
 
     state = fresh_state(trainer)
     before = agreement(state)
     for i in range(60):
-        state, m = trainer.step(state, batch, jax.random.PRNGKey(i), active=("stage1",))
+        state, m = step(state, batch, jax.random.PRNGKey(i), active=("stage1",))
     assert "stage1/teacher" in m and agreement(jax.device_get(state)) > max(before, 0) + 0.4

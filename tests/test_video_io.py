@@ -1,4 +1,4 @@
-"""PyAV decoding/encoding and the bad-input errors of sgvs_jax.video_io."""
+"""PyAV decoding/encoding and the bad-input errors of sgvs_jax.app.video_io."""
 
 import os
 import threading
@@ -7,9 +7,9 @@ import av
 import numpy as np
 import pytest
 
-from sgvs_jax import video_io
-from sgvs_jax.data.synthetic_video import make_scene_video, read_frame_indices
-from sgvs_jax.video_io import VideoError
+from sgvs_jax.app import video_io
+from tests.synthetic_video import make_scene_video, read_frame_indices
+from sgvs_jax.app.video_io import VideoError
 
 
 @pytest.fixture(scope="module")

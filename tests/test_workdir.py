@@ -38,7 +38,7 @@ def events(workdir):
 
 CHANGES = {"seed": ("seed", 1), "model": ("model.d_model", 16), "objective": ("train.sigma", 0.2),
            "data": ("data.synthetic.seed", 3), "evaluation": ("eval.budget", 0.2), "optimizer": ("optim.lr.stage1", 0.1),
-           "memory": ("train.microbatch", 2)}
+           "attention": ("model.attention_block", 32)}
 
 
 def test_training_config_leaves_out_what_cannot_change_the_numbers():
@@ -47,7 +47,7 @@ def test_training_config_leaves_out_what_cannot_change_the_numbers():
     the synthetic generator's settings."""
     cfg = tiny_config()
     kept = training_config(cfg)
-    assert "synthetic" in kept["data"] and "microbatch" in kept["train"]
+    assert "synthetic" in kept["data"] and "teacher" in kept["train"]
     assert not {"splits", "distributed", "compilation_cache_dir"} & set(kept) and kept["checkpoint"] == {}
     assert "num_epochs" not in kept["train"]
     cfg.data.source = "h5"
@@ -137,6 +137,7 @@ def test_a_run_recorded_before_a_key_existed_resumes(finished, tmp_path):
     for path in histories:
         history = json.load(open(path))
         drop_added(history["training_config"])
+        history.pop("history_sha256")  # which runs from before the keys did not record either
         json.dump(history, open(path, "w"))
     from sgvs_jax.study import set_key
     old_behaviour = tiny_config(num_epochs=2)  # what a run from before the keys asks for
@@ -203,7 +204,7 @@ def test_a_checkpoint_whose_history_changed_is_refused(finished, tmp_path):
     path = os.path.join(workdir, "split_0", "checkpoints", str(step), "history", "metadata")
     with open(path) as f:
         meta = json.load(f)
-    train_metrics = meta["epochs"][-1]["train"]
+    train_metrics = meta["epochs"][0][-1]["train"]  # the first member's last epoch
     key = sorted(train_metrics)[0]
     train_metrics[key] = float(f"{train_metrics[key]:.6f}") + 1e-6  # a digit of a saved metric
     with open(path, "w") as f:
@@ -264,20 +265,20 @@ def test_other_data_behind_the_same_path_is_refused(tmp_path):
 
 
 def test_a_key_added_later_matches_runs_recorded_before_it():
-    """A run recorded before train.recon_steps existed resumes under the value that trains as
-    it did ('all'), not under another."""
+    """A run recorded before train.teacher existed resumes under the value that trains as
+    it did ('': off), not under another."""
     from sgvs_jax.workdir import differences
     old = {"train": {"sigma": 0.3}}
-    assert differences(old, {"train": {"sigma": 0.3, "recon_steps": "all"}}) == []
-    assert differences(old, {"train": {"sigma": 0.3, "recon_steps": "unselected"}}) == [
-        "train.recon_steps: 'all' -> 'unselected'"]
+    assert differences(old, {"train": {"sigma": 0.3, "teacher": ""}}) == []
+    assert differences(old, {"train": {"sigma": 0.3, "teacher": "feature_norm"}}) == [
+        "train.teacher: '' -> 'feature_norm'"]
     assert differences(old, {"train": {"sigma": 0.3, "other": 1}}) == ["train.other: '<absent>' -> 1"]
 
 
 def test_an_older_runs_config_reads_with_the_values_it_trained_with(tmp_path):
     """summarize and the scorer read a run's recorded config: keys added since (ADDED_KEYS)
     hold the old-behaviour values there, and the recorded values are kept."""
-    from sgvs_jax.inference import read_run_config
+    from sgvs_jax.app.inference import read_run_config
     from sgvs_jax.models import build_model
     from sgvs_jax.workdir import ADDED_KEYS
     recorded = tiny_config().to_dict()

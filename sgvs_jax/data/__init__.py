@@ -36,7 +36,7 @@ def load_dataset(cfg) -> tuple[dict[str, Video], list[dict], str]:
         from sgvs_jax.data.tvsum import build_tvsum
         if not os.path.isdir(cfg.shared_dir):
             raise DataError(f"{cfg.shared_dir}: shared data folder not found (config data.shared_dir)")
-        videos = build_tvsum(cfg.shared_dir, mean_shot_steps=cfg.kts_mean_shot_steps)
+        videos = build_tvsum(cfg.shared_dir)
         where = f"tvsum_i3d({cfg.shared_dir})"
     else:
         raise ValueError(f"unknown data.source {cfg.source!r}")
@@ -71,7 +71,7 @@ def resolve_sources(config, videos: dict):
     else:
         c.data.semantic_sources, c.model.use_fssa, c.train.semantic_weight = (), False, 0.0
         note = ("data has no CLIP keys (text_tokens / text_pooled / clip_frames): visual only, FSSA and the "
-                "video-title term off; add them to a community h5 with python -m sgvs_jax.add_clip")
+                "video-title term off; add them to a community h5 with python -m sgvs_jax.app.add_clip")
     teacher = c.train.get("teacher", "")
     note += f"; the {teacher} teacher on" if teacher else "; no teacher"
     return c, "semantic sources 'auto': " + note

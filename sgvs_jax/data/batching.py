@@ -11,6 +11,7 @@ from sgvs_jax.data.video import DataError, Video
 TOKEN_SOURCES = ("text_tokens", "text_pooled", "video_tokens")
 FRAME_SOURCES = ("clip_frames",)
 VIDEO_TOKENS = 8  # 'video_tokens': the means of this many equal parts of the video's own features
+MAX_TOKENS = 32  # semantic tokens a batch holds per video (a CLIP title has at most 31 after add_clip)
 
 
 def bucket_lengths_for(lengths: Sequence[int], min_bucket: int = 64, multiple: int = 0) -> list[int]:
@@ -80,7 +81,7 @@ NORMALIZATIONS = ("none", "l2", "video")
 
 def batch_options(data_cfg) -> dict:
     """:func:`make_batch`'s options from a ``config.data`` block."""
-    return dict(sources=tuple(data_cfg.semantic_sources), max_tokens=data_cfg.max_tokens,
+    return dict(sources=tuple(data_cfg.semantic_sources), max_tokens=MAX_TOKENS,
                 normalization=data_cfg.normalization)
 
 
@@ -112,7 +113,7 @@ def normalize(features: np.ndarray, mode: str) -> np.ndarray:
 
 
 def make_batch(videos: Sequence[Video | None], bucket: int, batch_size: int,
-               sources: Sequence[str] = (), max_tokens: int = 32, normalization: str = "none") -> dict:
+               sources: Sequence[str] = (), max_tokens: int = MAX_TOKENS, normalization: str = "none") -> dict:
     """Pads ``videos`` (None = an empty slot) to one (batch_size, bucket) batch.
 
     Returns a dict of numpy arrays:

@@ -152,6 +152,17 @@ def read_h5_attrs(path: str) -> dict:
     return out
 
 
+def written_by(attr: str):
+    """``path -> bool``: whether the file at ``path`` is an h5 whose root attributes hold
+    ``attr`` (how a command marks the files it wrote, so that a rerun may replace them)."""
+    def ours(path: str) -> bool:
+        try:
+            return attr in read_h5_attrs(path)
+        except (ValueError, OSError):
+            return False
+    return ours
+
+
 def write_h5(path: str, videos: Mapping[str, Video], attrs: Optional[Mapping[str, object]] = None) -> None:
     """Writes videos in the community layout (plus the optional sgvs_jax keys).
 

@@ -6,10 +6,9 @@ import dataclasses
 from typing import Optional
 
 import numpy as np
+from sgvs_jax.errors import DataError
 
 
-class DataError(ValueError):
-    """Bad input data; the message names the file and the key."""
 
 
 MAX_FEATURE = 1e15  # larger feature values overflow a float32 step norm

@@ -6,7 +6,7 @@ from typing import Mapping
 
 import numpy as np
 
-from sgvs_jax.data.video import DataError
+from sgvs_jax.errors import DataError
 from sgvs_jax.evaluation.rank import average_ranks, rank_correlations, rank_correlations_many
 from sgvs_jax.evaluation.summary import check_budget, f1_against_users, generate_summary
 
@@ -66,7 +66,7 @@ def rank_normalize(scores) -> np.ndarray:
 
 def scorable(video) -> bool:
     """Whether a video can be scored: it has a user summary (own videos from
-    ``sgvs_jax.extract_features`` have none).  Means leave the others out."""
+    ``sgvs_jax.app.extract_features`` have none).  Means leave the others out."""
     return bool(np.any(video.user_summary))
 
 

@@ -69,8 +69,7 @@ class SGVS:
 
 
 def build_model(config, feature_dim: int) -> SGVS:
-    """The model of a run config (``config.model``, ``config.data.semantic_sources``, and
-    ``config.train.video_weight``, whose contrast needs the selector's identity head) for
+    """The model of a run config (``config.model``, ``config.data.semantic_sources``) for
     visual features of ``feature_dim``."""
     m, sources = config.model, tuple(config.data.semantic_sources)
     use_tokens = any(s in TOKEN_SOURCES for s in sources)
@@ -82,8 +81,7 @@ def build_model(config, feature_dim: int) -> SGVS:
     tc = TransformerConfig.from_config(m)
     return SGVS(
         selector=Selector(config=tc, num_layers=m.num_layers, use_fssa=m.use_fssa, use_frame_semantics=use_frames,
-                          use_tokens=use_tokens, cosine_term=m.cosine_term, visual_norm=m.visual_norm,
-                          identity_dim=feature_dim if config.train.video_weight else 0),
+                          use_tokens=use_tokens, cosine_term=m.cosine_term, visual_norm=m.visual_norm),
         encoder=Encoder(config=tc, num_layers=m.num_layers),
         decoder=Decoder(config=tc, out_dim=feature_dim, num_layers=m.num_layers, queries=m.decoder_queries),
         discriminator=Discriminator(config=tc, num_layers=m.num_layers),

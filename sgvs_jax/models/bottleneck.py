@@ -16,11 +16,6 @@ Modes:
               probability of being *chosen* (Maddison et al. 2017; Jang et al.
               2017).  A step whose presence lowers the error is pushed up, one that
               others can stand in for is pushed down.
-  'topk'      a hard choice: g = 1 on the round(sum(s)) highest-scoring steps
-              (Gumbel noise of scale ``temperature`` on the logits while
-              training), 0 elsewhere, with the straight-through gradient
-              dg/ds = 1: the generator sees exactly the budget's steps, and every
-              step's score learns what keeping it would be worth.
 """
 
 from __future__ import annotations
@@ -28,7 +23,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-MODES = ("soft", "concrete", "topk")
+MODES = ("soft", "concrete")
 _EPS = 1e-6
 
 
@@ -39,8 +34,6 @@ def gate(scores, mask, rng, mode: str, temperature: float = 0.5):
     """
     if mode == "soft":
         return scores, None
-    if mode == "topk":
-        return _topk(scores, mask, rng, temperature)
     if mode != "concrete":
         raise ValueError(f"unknown train.selection {mode!r} (use one of {MODES})")
     p = jnp.clip(scores, _EPS, 1.0 - _EPS)
@@ -52,17 +45,3 @@ def gate(scores, mask, rng, mode: str, temperature: float = 0.5):
         g = jax.nn.sigmoid(logits / temperature)
     g = jnp.where(mask, g, 0.0)
     return g, jnp.log(jnp.maximum(g, _EPS))
-
-
-def _topk(scores, mask, rng, temperature):
-    """The 'topk' gate: (B, T) scores -> (0/1 gate with a straight-through gradient, key_bias)."""
-    p = jnp.clip(scores, _EPS, 1.0 - _EPS)
-    logits = jnp.log(p) - jnp.log1p(-p)
-    if rng is not None:
-        logits = logits + temperature * jax.random.gumbel(rng, p.shape)
-    k = jnp.round(jnp.sum(jnp.where(mask, p, 0.0), 1))
-    rank = jnp.argsort(jnp.argsort(-jnp.where(mask, logits, -jnp.inf), axis=1), axis=1)
-    hard = ((rank < k[:, None]) & mask).astype(p.dtype)
-    g = hard + p - jax.lax.stop_gradient(p)
-    g = jnp.where(mask, g, 0.0)
-    return g, jnp.log(jnp.maximum(jax.lax.stop_gradient(hard), _EPS))

@@ -25,9 +25,7 @@ class Selector(nn.Module):
       frame_sem  (B, T, Ds) CLIP frame features (ignored unless use_frame_semantics)
     Returns:
       dict with scores (B, T) in [0, 1] (0 on padding), h (B, T), and with FSSA
-      cos (B, T), alpha (), attention (B, T, L), frame_view (B, T, Ds) = X_t; with
-      ``identity_dim`` > 0, identity_view (B, T, identity_dim): the steps projected into
-      the feature space, for the video-identity contrast.
+      cos (B, T), alpha (), attention (B, T, L), frame_view (B, T, Ds) = X_t.
     """
 
     config: TransformerConfig
@@ -36,7 +34,6 @@ class Selector(nn.Module):
     use_frame_semantics: bool = False
     use_tokens: bool = True
     cosine_term: str = "relu"
-    identity_dim: int = 0
     visual_norm: str = "layer"  # 'layer': LayerNorm before the projection | 'none': the step's scale kept
 
     @nn.compact
@@ -55,7 +52,5 @@ class Selector(nn.Module):
         scores = h
         if self.use_fssa:
             scores = out["alpha"] * cosine_importance(out["cos"], self.cosine_term) + (1.0 - out["alpha"]) * h
-        if self.identity_dim:
-            out["identity_view"] = nn.Dense(self.identity_dim, name="identity_proj")(xp)
         out.update(scores=jnp.where(mask, scores, 0.0), h=h)
         return out

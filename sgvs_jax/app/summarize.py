@@ -1,10 +1,10 @@
 r"""Summarize a video file with a trained run: an mp4 summary, a JSON and a PNG plot.
 
-    python -m sgvs_jax.summarize --video in.mp4 --workdir RUN_DIR --out summary.mp4 \
+    python -m sgvs_jax.app.summarize --video in.mp4 --workdir RUN_DIR --out summary.mp4 \
         [--title "what the video is about"] [--budget 0.15] [--fps 2] [--clip_model DIR]
 
 ``RUN_DIR`` is the ``--workdir`` of a ``sgvs_jax.main`` run trained on CLIP
-features (an h5 written by ``python -m sgvs_jax.extract_features``); the CLIP
+features (an h5 written by ``python -m sgvs_jax.app.extract_features``); the CLIP
 model, sampling rate and KTS setting default to the ones recorded in that h5,
 so the video is featurised exactly as the training videos were.
 
@@ -24,13 +24,13 @@ from typing import Optional
 
 import numpy as np
 
-from sgvs_jax.data.from_video import DEFAULTS, EXTRACTION_ATTR, title_from_filename, video_from_file
+from sgvs_jax.app.from_video import DEFAULTS, EXTRACTION_ATTR, title_from_filename, video_from_file
 from sgvs_jax.data.h5io import read_h5_attrs
 from sgvs_jax.evaluation.summary import check_budget, select_keyshots
 from sgvs_jax.files import atomic_path, check_outputs, files_in, read_json
-from sgvs_jax.inference import Scorer, read_run_config
+from sgvs_jax.app.inference import Scorer, read_run_config
 from sgvs_jax.provenance import provenance
-from sgvs_jax.video_io import write_selected_frames
+from sgvs_jax.app.video_io import write_selected_frames
 from sgvs_jax.workdir import own_files
 
 
@@ -54,8 +54,8 @@ def summarize_video(video_path: str, run_dir: str, out_path: str, title: Optiona
     the CLIP folder, the run's h5 and split file), and an existing file
     is replaced only if an earlier summarize wrote it (its JSON names it) or
     ``overwrite``; both are checked before any work.  ``clip_dtype``: CLIP's dense
-    products (:func:`sgvs_jax.clip_features.resolve_matmul_dtype`)."""
-    from sgvs_jax.clip_features import ClipEncoder
+    products (:func:`sgvs_jax.app.clip.resolve_matmul_dtype`)."""
+    from sgvs_jax.app.clip import ClipEncoder
 
     budget = check_budget(budget)
     base = os.path.splitext(out_path)[0]
@@ -118,7 +118,7 @@ def summarize_video(video_path: str, run_dir: str, out_path: str, title: Optiona
                                 for (a, b), c in zip(shots_s, selected) if c],
         "provenance": provenance(),
     }
-    from sgvs_jax.plotting import plot_summary
+    from sgvs_jax.app.plotting import plot_summary
     name = os.path.basename(video_path)
     with atomic_path(plot_path) as tmp_plot, atomic_path(json_path) as tmp_json:
         plot_summary(tmp_plot, sampled.times, scores, shots_s, selected, duration=video.n_frames / fps,
@@ -177,7 +177,7 @@ def define_flags():
     flags.DEFINE_string("out", None, "summary video to write (.mp4)", required=True)
     flags.DEFINE_string("title", None, "title or prompt for the semantic tokens (default: the file name)")
     flags.DEFINE_string("clip_model", None, "CLIP folder (config.json, model.safetensors, tokenizer.json; default: the run's)")
-    from sgvs_jax.clip_features import MATMUL_DTYPES
+    from sgvs_jax.app.clip import MATMUL_DTYPES
     flags.DEFINE_enum("clip_dtype", "auto", list(MATMUL_DTYPES),
                       "CLIP's dense products: 'auto' is bfloat16 on a CPU with bf16 units (AVX512-BF16, AMX), "
                       "where it was measured 1.7x faster; float32 elsewhere")

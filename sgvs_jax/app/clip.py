@@ -1,4 +1,4 @@
-"""CLIP image and text features with sgvs_jax's own Flax CLIP (:mod:`sgvs_jax.models.clip`).
+"""CLIP image and text features with sgvs_jax's own Flax CLIP (:mod:`sgvs_jax.app.clip_model`).
 
 The model is loaded from a local folder in the Hugging Face layout: ``config.json``,
 ``model.safetensors`` (the published checkpoints' files) and ``tokenizer.json``
@@ -11,7 +11,7 @@ Image preprocessing is CLIP's: shorter side resized to ``image_size`` (bicubic, 
 PyAV when decoding), centre crop, per-channel normalisation with the mean and std
 of the model folder's ``preprocessor_config.json`` (OpenAI's values if absent).
 A folder written by transformers 4's ``FlaxCLIPModel.save_pretrained`` converts
-once: ``python -m sgvs_jax.clip_features OLD_DIR NEW_DIR``.
+once: ``python -m sgvs_jax.app.clip OLD_DIR NEW_DIR``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 
 from sgvs_jax import require_extra
-from sgvs_jax.models.clip import CLIP, ClipConfig, ClipError, TowerConfig, load_clip, names, save_clip
+from sgvs_jax.app.clip_model import CLIP, ClipConfig, ClipError, TowerConfig, load_clip, names, save_clip
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -311,7 +311,7 @@ def save_random_clip(directory: str, seed: int = 0, width: int = 32, layers: int
 
 
 def main(argv=None):
-    """``python -m sgvs_jax.clip_features OLD_FLAX_CLIP_DIR NEW_DIR``."""
+    """``python -m sgvs_jax.app.clip OLD_FLAX_CLIP_DIR NEW_DIR``."""
     from sgvs_jax import cli
     p = cli.ArgumentParser(description="Convert a transformers-Flax CLIP folder to the layout sgvs_jax reads.",
                            outputs=False)

@@ -1,4 +1,4 @@
-"""sgvs_jax's own Flax CLIP (models/clip.py) and its loader (clip_features.py): the same
+"""sgvs_jax's own Flax CLIP (app/clip_model.py) and its loader (app/clip.py): the same
 features as a reference implementation (transformers 4's FlaxCLIPModel, a test-only
 dependency) reading the same tiny random checkpoint in the published layout; the same
 token ids as transformers' CLIPTokenizer; folders of the old layout convert; bad folders
@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from sgvs_jax.clip_features import (BOS, EOS, ClipEncoder, ClipError, clip_tokenizer, convert_transformers_flax,
+from sgvs_jax.app.clip import (BOS, EOS, ClipEncoder, ClipError, clip_tokenizer, convert_transformers_flax,
                                     resolve_matmul_dtype, save_random_clip)
 
 transformers = pytest.importorskip("transformers")
@@ -128,7 +128,7 @@ def test_a_folder_of_transformers_flax_layout_converts(tmp_path):
     vocab.update({BOS: 298, EOS: 299})
     (tmp_path / "old" / "vocab.json").write_text(json.dumps(vocab))
     (tmp_path / "old" / "merges.txt").write_text("#version: 0.2\n")
-    with pytest.raises(ClipError, match="convert it once with python -m sgvs_jax.clip_features"):
+    with pytest.raises(ClipError, match="convert it once with python -m sgvs_jax.app.clip"):
         ClipEncoder(old)
     new = str(tmp_path / "new")
     convert_transformers_flax(old, new)
@@ -193,8 +193,8 @@ def test_bad_model_folders_are_named(clip_dir, tmp_path):
 
 
 def convert_cli(argv, capsys):
-    """``python -m sgvs_jax.clip_features OLD NEW`` in this process: (exit status, stderr lines)."""
-    from sgvs_jax import clip_features
+    """``python -m sgvs_jax.app.clip OLD NEW`` in this process: (exit status, stderr lines)."""
+    from sgvs_jax.app import clip as clip_features
     with pytest.raises(SystemExit) as e:
         clip_features.main(argv)
         raise SystemExit(0)

@@ -20,10 +20,9 @@ from flax.traverse_util import flatten_dict, unflatten_dict
 import jax
 import jax.numpy as jnp
 import numpy as np
+from sgvs_jax.errors import ClipError
 
 
-class ClipError(ValueError):
-    """A CLIP folder that cannot be loaded or used; the message names it."""
 
 
 ACTIVATIONS = {"quick_gelu": lambda x: x * jax.nn.sigmoid(1.702 * x),
@@ -258,7 +257,7 @@ def load_clip(directory: str) -> tuple[ClipConfig, dict]:
     cfg_path, weights = os.path.join(directory, "config.json"), os.path.join(directory, "model.safetensors")
     if not os.path.exists(weights):
         hint = (" (it holds flax_model.msgpack, the layout of transformers 4's Flax models: convert it once "
-                f"with python -m sgvs_jax.clip_features {directory} NEW_DIR)"
+                f"with python -m sgvs_jax.app.clip {directory} NEW_DIR)"
                 if os.path.exists(os.path.join(directory, "flax_model.msgpack")) else "")
         raise ClipError(f"{directory}: no model.safetensors{hint}")
     try:

@@ -1,15 +1,15 @@
 r"""Community-format h5 (plus CLIP keys) for a folder of one's own videos, to train on.
 
-    python -m sgvs_jax.extract_features --videos DIR --clip_model CLIP_DIR --out my_videos.h5 \
+    python -m sgvs_jax.app.extract_features --videos DIR --clip_model CLIP_DIR --out my_videos.h5 \
         [--fps 2] [--titles titles.json] [--n_splits 5]
 
 Writes ``my_videos.h5`` (groups ``video_1`` ... in sorted file-name order, with
-``video_name``; see sgvs_jax.data.from_video for the keys) and
+``video_name``; see sgvs_jax.app.from_video for the keys) and
 ``my_videos_splits.json`` (``n_splits`` random folds over the keys).  The videos
 have no annotations, so ``user_summary``/``gtscore`` are zeros and the F1 / tau
 printed while training on them are not meaningful.  How the features were made
 (CLIP model, sampling rate, KTS) is stored in the file's root attribute
-``sgvs_jax_extraction``; ``sgvs_jax.summarize`` reads it back.  Then train:
+``sgvs_jax_extraction``; ``sgvs_jax.app.summarize`` reads it back.  Then train:
 
     python -m sgvs_jax.main --config configs/clip_h5.py --config.data.h5_path=my_videos.h5 \
         --config.data.split_path=my_videos_splits.json --workdir runs/my_videos
@@ -25,8 +25,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from sgvs_jax import require_extra
-from sgvs_jax.data.from_video import DEFAULTS, EXTRACTION_ATTR, video_from_file
-from sgvs_jax.data.h5io import read_h5_attrs, write_h5
+from sgvs_jax.app.from_video import DEFAULTS, EXTRACTION_ATTR, video_from_file
+from sgvs_jax.data.h5io import read_h5_attrs, write_h5, written_by
 from sgvs_jax.files import OutputError, check_outputs, files_in, write_json
 from sgvs_jax.provenance import provenance
 
@@ -72,8 +72,8 @@ def extract_features(videos: str, out: str, clip_model: str, sample_fps: float =
     Returns:
       {'h5': path, 'splits': path or None, 'videos': {key: file name}, 'skipped': {file: error}}.
     """
-    from sgvs_jax.clip_features import ClipEncoder
-    from sgvs_jax.video_io import VideoError
+    from sgvs_jax.app.clip import ClipEncoder
+    from sgvs_jax.app.video_io import VideoError
 
     files = list_videos(videos)
     if out.lower().endswith(VIDEO_EXTENSIONS):
@@ -81,7 +81,7 @@ def extract_features(videos: str, out: str, clip_model: str, sample_fps: float =
     splits_out = splits_out or os.path.splitext(out)[0] + "_splits.json"
     outputs = {"--out": out} if len(files) < 2 else {"--out": out, "split file": splits_out}
     check_outputs(outputs, inputs=files + [titles_path] + files_in(clip_model), overwrite=overwrite,
-                  ours={"--out": _is_our_h5, "split file": lambda p: _names_split_file(out, p)},
+                  ours={"--out": written_by(EXTRACTION_ATTR), "split file": lambda p: _names_split_file(out, p)},
                   kinds={"--out": "hdf5", "split file": "json"})
     encoder = ClipEncoder(clip_model)
     titles = titles or {}
@@ -119,13 +119,6 @@ def extract_features(videos: str, out: str, clip_model: str, sample_fps: float =
         write_json(splits_out, make_folds(list(records), n_splits, seed))
         result["splits"] = splits_out
     return result
-
-
-def _is_our_h5(path: str) -> bool:
-    try:
-        return EXTRACTION_ATTR in read_h5_attrs(path)
-    except (ValueError, OSError):
-        return False
 
 
 def _names_split_file(h5_path: str, path: str) -> bool:

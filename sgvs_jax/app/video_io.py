@@ -23,10 +23,9 @@ import numpy as np
 
 from sgvs_jax import require_extra
 from sgvs_jax.files import atomic_path
+from sgvs_jax.errors import VideoError
 
 
-class VideoError(ValueError):
-    """A video file that cannot be used; the message names the file."""
 
 
 def _av():

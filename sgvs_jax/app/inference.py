@@ -64,6 +64,8 @@ class Scorer:
         self.min_bucket = int(self.config.data.min_bucket)
         probe = self._batch(_probe_video(feature_dim, semantic_dim), 8)
         target = jax.eval_shape(lambda: self.model.init(jax.random.PRNGKey(0), probe))
+        # a run's checkpoint holds its one member on a leading members axis (sgvs_jax.train)
+        target = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct((1,) + x.shape, x.dtype), target)
         self.params, epochs, folders = [], [], []
         for s in self.splits:
             directory = os.path.join(run_dir, f"split_{s}", "checkpoints")
@@ -75,12 +77,12 @@ class Scorer:
                 if step is None:
                     raise CheckpointError(f"{directory}: holds no complete checkpoint")
                 try:
-                    self.params.append(ckpt.restore_params(step, target))
+                    self.params.append(jax.tree_util.tree_map(lambda x: x[0], ckpt.restore_params(step, target)))
                 except CheckpointError as e:
                     raise CheckpointError(
                         f"{e}. This run was trained on '{results.get('data')}'; the video's features have "
                         f"dimension {feature_dim} (semantic {semantic_dim}): score with the feature "
-                        "extractor the run was trained on (see sgvs_jax.extract_features)") from e
+                        "extractor the run was trained on (see sgvs_jax.app.extract_features)") from e
             finally:
                 ckpt.close()
             history = results["splits"][str(s)].get("history") or [{}]

@@ -21,7 +21,7 @@ import numpy as np
 
 from sgvs_jax.data.kts import segment_features
 from sgvs_jax.data.video import Video
-from sgvs_jax.video_io import SampledVideo, VideoError, sample_and_encode
+from sgvs_jax.app.video_io import SampledVideo, VideoError, sample_and_encode
 
 # Root attribute of an extracted h5 recording how its features were made, and
 # the settings used where it is absent.
@@ -58,7 +58,7 @@ def video_from_file(path: str, encoder, key: str = "video_1", sample_fps: float 
 
     Args:
       path: the video.
-      encoder: a :class:`sgvs_jax.clip_features.ClipEncoder`.
+      encoder: a :class:`sgvs_jax.app.clip.ClipEncoder`.
       key: the h5 group name.
       sample_fps: frames per second kept (2 as in the benchmarks).
       title: text for the semantic tokens (default: from the file name).

@@ -1,6 +1,6 @@
 r"""CLIP semantics for a community h5 (``eccv16_dataset_{summe,tvsum}_google_pool5.h5``).
 
-    python -m sgvs_jax.add_clip --h5 eccv16_dataset_tvsum_google_pool5.h5 --videos tvsum/video \
+    python -m sgvs_jax.app.add_clip --h5 eccv16_dataset_tvsum_google_pool5.h5 --videos tvsum/video \
         --clip_model CLIP_DIR --out tvsum_clip.h5 [--names names.json] [--titles ydata-tvsum50-info.tsv]
 
 Writes a copy of ``--h5`` in which every video group also holds, in the keys
@@ -34,8 +34,8 @@ import h5py
 import numpy as np
 
 from sgvs_jax import require_extra
-from sgvs_jax.data.from_video import title_from_filename
-from sgvs_jax.data.h5io import REQUIRED_KEYS, SEMANTIC_KEYS, decode_text, open_h5, read_h5_attrs
+from sgvs_jax.app.from_video import title_from_filename
+from sgvs_jax.data.h5io import REQUIRED_KEYS, SEMANTIC_KEYS, decode_text, open_h5, written_by
 from sgvs_jax.data.video import DataError
 from sgvs_jax.files import atomic_path, check_outputs, files_in
 from sgvs_jax.provenance import provenance
@@ -67,7 +67,7 @@ def match_videos(h5_path: str, groups: Mapping[str, Optional[str]], folder: str,
                  names: Optional[Mapping[str, str]] = None) -> dict:
     """``{group: video file}``: each group's name (``names[group]``, else its ``video_name``)
     found in ``folder`` by file name or stem.  One DataError lists every group without a file."""
-    from sgvs_jax.extract_features import list_videos
+    from sgvs_jax.app.extract_features import list_videos
     files = list_videos(folder)
     by_name = {**{_stem(p): p for p in files}, **{os.path.basename(p): p for p in files}}
     names, found, problems = names or {}, {}, []
@@ -87,7 +87,7 @@ def match_videos(h5_path: str, groups: Mapping[str, Optional[str]], folder: str,
 def frames_at(path: str, picks: np.ndarray, size: int) -> tuple[np.ndarray, int]:
     """The frames of ``path`` at decode-order indices ``picks``, resized and centre-cropped
     to ``size`` (CLIP's preprocessing), and the number of frames in the file."""
-    from sgvs_jax.video_io import _resize_crop, decode_frames
+    from sgvs_jax.app.video_io import _resize_crop, decode_frames
     wanted, out, n = set(int(p) for p in picks), {}, 0
     for index, _, frame in decode_frames(path):
         n = index + 1
@@ -108,7 +108,7 @@ def add_clip(h5_path: str, videos: str, clip_model: str, out: str, names: Option
     group's ``n_frames`` (decoders differ by a few at the end); a pick past the
     file's last frame is always an error.  Returns ``{group: file}``.
     """
-    from sgvs_jax.clip_features import ClipEncoder
+    from sgvs_jax.app.clip import ClipEncoder
     named = [h5_path, *inputs, *files_in(clip_model)]
     # First the inputs named on the command line (before the h5 is read); all of them, the matched
     # videos too, with the rest of the rule below, once the videos are matched.
@@ -128,7 +128,7 @@ def add_clip(h5_path: str, videos: str, clip_model: str, out: str, names: Option
     files = match_videos(h5_path, groups, videos, names)
     # The matched videos are inputs too: checked with them, before anything is decoded.
     check_outputs({"--out": out}, inputs=named + list(files.values()),
-                  overwrite=overwrite, ours={"--out": _is_ours}, kinds={"--out": "hdf5"})
+                  overwrite=overwrite, ours={"--out": written_by(CLIP_ATTR)}, kinds={"--out": "hdf5"})
     encoder = ClipEncoder(clip_model)
     titles = titles or {}
     added, problems = {}, []
@@ -165,13 +165,6 @@ def add_clip(h5_path: str, videos: str, clip_model: str, out: str, names: Option
                         del dst[key][name]  # an earlier add_clip's keys (the published ones are never these)
                     dst[key][name] = added[key][name].astype(np.float32)
     return files
-
-
-def _is_ours(path: str) -> bool:
-    try:
-        return CLIP_ATTR in read_h5_attrs(path)
-    except (ValueError, OSError):
-        return False
 
 
 def main(argv):
