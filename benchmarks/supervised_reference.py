@@ -31,7 +31,6 @@ from sgvs_jax.data import load_dataset  # noqa: E402
 from sgvs_jax.data.batching import iterate_batches  # noqa: E402
 from sgvs_jax import cli  # noqa: E402
 from sgvs_jax.provenance import provenance  # noqa: E402
-from sgvs_jax.study import set_key  # noqa: E402
 from sgvs_jax.study_report import bootstrap_ci  # noqa: E402
 from sgvs_jax.train import Trainer  # noqa: E402
 
@@ -116,7 +115,7 @@ def supervised_reference(a):
     cli.guard_result(a.out, PROGRAM, cli.config_inputs(config, a.config), a.overwrite)
     for dotted, value in {"data.semantic_sources": (), "model.use_fssa": False,
                           "train.semantic_weight": 0.0}.items():
-        set_key(config, dotted, value)
+        cli.set_config_key(config, dotted, value, "visual only")
     videos, splits, source = load_dataset(config.data)
     trainer = Trainer(config, videos)
     tx = optax.adamw(config.optim.lr.stage1, weight_decay=config.optim.weight_decay)

@@ -60,16 +60,8 @@ def variant_config(config, name: str):
         raise ValueError(f"--variants: unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
     c = config.copy_and_resolve_references()
     for dotted, value in VARIANTS[name].items():
-        set_key(c, dotted, value)
+        cli.set_config_key(c, dotted, value, f"variant {name}")
     return c
-
-
-def set_key(config, dotted: str, value) -> None:
-    """``config['a']['b'] = value`` for ``dotted`` = 'a.b'."""
-    *parents, last = dotted.split(".")
-    for p in parents:
-        config = config[p]
-    config[last] = value
 
 
 def run_group(configs: dict, seeds: list, workdir: str, videos, splits, where, restart: bool = False) -> dict:
@@ -108,7 +100,7 @@ def program_groups(configs: dict) -> list[list[str]]:
     for name, c in configs.items():
         c = c.copy_and_resolve_references()
         for dotted in VALUE_KEYS:
-            set_key(c, dotted, None)
+            cli.set_config_key(c, dotted, None, "VALUE_KEYS")
         groups.setdefault(json.dumps(training_config(c), sort_keys=True), []).append(name)
     return list(groups.values())
 

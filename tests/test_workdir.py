@@ -139,10 +139,10 @@ def test_a_run_recorded_before_a_key_existed_resumes(finished, tmp_path):
         drop_added(history["training_config"])
         history.pop("history_sha256")  # which runs from before the keys did not record either
         json.dump(history, open(path, "w"))
-    from sgvs_jax.study import set_key
+    from sgvs_jax.cli import set_config_key
     old_behaviour = tiny_config(num_epochs=2)  # what a run from before the keys asks for
     for dotted, value in ADDED_KEYS.items():
-        set_key(old_behaviour, dotted, value)
+        set_config_key(old_behaviour, dotted, value, "ADDED_KEYS")
     again = train.train_and_evaluate(old_behaviour, workdir)
     assert again["splits"]["0"]["history"] == finished[1]["splits"]["0"]["history"]
     with pytest.raises(WorkdirError, match="train.teacher: '' -> 'feature_norm'"):  # today's default differs
