@@ -28,6 +28,6 @@ PYEOF
 fi
 $PY -m sgvs_jax.app.extract_features --videos "$VIDEOS" --clip_model "$CLIP_MODEL" --out "$OUT/videos.h5"
 $PY -m sgvs_jax.main --config configs/clip_h5.py --config.data.h5_path="$OUT/videos.h5" \
-    --config.data.split_path="$OUT/videos_splits.json" --config.splits='(0,)' --workdir "$OUT/run"
+    --workdir "$OUT/run"
 $PY -m sgvs_jax.app.summarize --video "${NEW_VIDEO:-$OUT/new_video.mp4}" --workdir "$OUT/run" \
     --out "$OUT/summary.mp4" --title "coloured scenes"

@@ -28,8 +28,6 @@ from sgvs_jax.provenance import digest
 from sgvs_jax.errors import CheckpointError
 
 
-
-
 class Checkpointer:
     """Saves and restores ``(state, history)`` by step.  The folder is created by
     the first save, so a run that fails before it leaves no empty folder."""
@@ -39,7 +37,6 @@ class Checkpointer:
         self.keep = keep
         self.asynchronous = asynchronous
         self._manager = None
-        self._closer, self._close_error = None, None  # a close in the background (close, join)
         self._saving = None  # the step of the last save started
         _quiet_full_disk()
 
@@ -182,9 +179,6 @@ class Checkpointer:
 
     def close(self):
         """Waits for pending saves (a save is committed only then) and releases the manager."""
-        self._close()
-
-    def _close(self):
         if self._manager is not None:
             self.wait()
             self._manager.close()

@@ -37,8 +37,6 @@ from sgvs_jax.errors import ArgumentError
 EXPECTED = (ValueError, RuntimeError, OSError, ArithmeticError, MemoryError, ImportError)
 
 
-
-
 def fail(message: str) -> None:
     """Prints ``error: message`` (one line) to stderr and exits with status 1."""
     text = " ".join(str(message).split()) or "unknown error"
@@ -248,6 +246,8 @@ def parse_run_flags(argv):
             argv[i + 1] if a == "--config" and i + 1 < len(argv) else None
         if name is not None and not os.path.isfile(name.split(":", 1)[0]):
             fail(f"--config {name}: file not found (give a configs/<name>.py file)")
+        if name is not None:  # its `from configs import default` works from any folder
+            sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(name.split(":", 1)[0]))))
     try:
         return flags.FLAGS(argv)
     except (AttributeError, KeyError, TypeError, ValueError) as e:
@@ -299,6 +299,7 @@ def load_config(path: str, flag: str = "--config"):
     import runpy
     if not os.path.isfile(path):
         raise ArgumentError(f"{flag} {path}: file not found (give a configs/<name>.py file)")
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(path))))  # `from configs import ...`
     get_config = runpy.run_path(path).get("get_config")
     if get_config is None:
         raise ArgumentError(f"{flag} {path}: defines no get_config()")

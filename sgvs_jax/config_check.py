@@ -29,8 +29,6 @@ CHOICES = {
 SEMANTIC_SOURCES = ("text_tokens", "text_pooled", "clip_frames", "video_tokens", "auto")
 
 
-
-
 _MISSING = object()
 
 
@@ -148,14 +146,17 @@ def check_config(config) -> None:
         raise ConfigError("bad config: " + "; ".join(problems))
 
 
-def check_buckets(buckets, longest: int) -> None:
-    """The bucket lengths against the data: every video fits, and no bucket pads
-    the longest video to more than twice its length plus the smallest useful
-    bucket (a mistyped min_bucket would otherwise allocate gigabytes in silence)."""
+def check_buckets(buckets, longest: int, key: str = "?") -> None:
+    """The bucket lengths against the data: every video fits (else the longest, ``key``, is
+    named with the bucket to add), and no bucket pads the longest video to more than twice
+    its length plus the smallest useful bucket (a mistyped min_bucket would otherwise
+    allocate gigabytes in silence)."""
     buckets = sorted(buckets)
     if buckets[-1] < longest:
-        raise ConfigError(f"config.data.buckets={tuple(buckets)}: the longest video has {longest} steps, "
-                          "more than the largest bucket")
+        add = -(-longest // 16) * 16
+        raise ConfigError(f"video '{key}' has {longest} steps, more than the largest bucket of config.data.buckets="
+                          f"{tuple(buckets)}: add a bucket of at least {longest} (--config.data.buckets="
+                          f"\"{tuple(buckets + [add])}\") or set --config.data.buckets=\"()\" to follow the data")
     limit = max(2 * longest, 64)
     if buckets[0] > limit:
         raise ConfigError(f"config.data.min_bucket / buckets: the smallest bucket is {buckets[0]} steps but the "

@@ -16,8 +16,6 @@ from typing import Callable, Iterable, Mapping, Optional
 from sgvs_jax.errors import OutputError
 
 
-
-
 def file_mode(base: int = 0o666) -> int:
     """``base`` under the process umask (what ``open(path, 'w')`` would give)."""
     mask = os.umask(0)

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-METRICS = ("f1", "tau", "rho")
+METRICS = ("f1", "tau", "rho", "ap")  # ap: average precision (%) against highlight labels
 COLLAPSE_SPREAD = 0.02  # a mean per-video score std below this is a collapsed selector
 RULES = {
     "last_epoch": "the last epoch",
@@ -48,13 +48,13 @@ def select_models(history: list) -> dict:
     trained = [h for h in history if h["epoch"] > 0]
     chosen = {"last_epoch": trained[-1], "max_test_f1_optimistic": max(trained, key=lambda h: h["test"]["f1"])}
     chosen.update({"untrained": h for h in history if h["epoch"] == 0})
-    return {rule: {"epoch": h["epoch"], **{m: h["test"][m] for m in METRICS + ("spread",)}}
+    return {rule: {"epoch": h["epoch"], **{m: h["test"].get(m, float("nan")) for m in METRICS + ("spread",)}}
             for rule, h in chosen.items()}
 
 
 def mean_std(rows: list, metrics=METRICS) -> dict:
-    return {m: {"mean": float(np.mean([x[m] for x in rows])), "std": float(np.std([x[m] for x in rows]))}
-            for m in metrics}
+    return {m: {"mean": float(np.mean([x.get(m, np.nan) for x in rows])),
+                "std": float(np.std([x.get(m, np.nan) for x in rows]))} for m in metrics}
 
 
 def summarize(split_results: dict) -> dict:
@@ -81,8 +81,10 @@ def epoch_line(split: int, epoch: int, num_epochs: int, train_metrics: dict, tes
     losses = "  ".join(f"{k[:-len('/loss')]} {v:.4f}" for k, v in train_metrics.items()
                        if k.endswith("/loss")) or "untrained"
     fssa = f"alpha {test['alpha']:.3f}  cos share {test['cos_share']:.2f}  " if test["alpha"] is not None else ""
-    return (f"split {split} epoch {epoch:3d}/{num_epochs}  {losses}  F1 {test['f1']:5.2f}  tau {test['tau']:+.3f}  "
-            f"rho {test['rho']:+.3f}  spread {test['spread']:.3f}  {fssa}({seconds:.1f} s)")
+    metrics = "".join(f"{name} {test[m]:{spec}}  " for m, name, spec in (("f1", "F1", "5.2f"), ("tau", "tau", "+.3f"),
+                      ("rho", "rho", "+.3f"), ("ap", "AP", "5.2f")) if np.isfinite(test.get(m, np.nan)))
+    return (f"split {split} epoch {epoch:3d}/{num_epochs}  {losses}  {metrics}spread {test['spread']:.3f}  {fssa}"
+            f"({seconds:.1f} s)")
 
 
 def summary_table(summary: dict, where: str, n_splits: int, eval_mode: str) -> str:
@@ -91,11 +93,16 @@ def summary_table(summary: dict, where: str, n_splits: int, eval_mode: str) -> s
              "(mean ± std over splits)"]
     rows = [(rule, summary[rule]) for rule in list(RULES) + ["untrained", "random"] if rule in summary]
     rows += [(f"training-free {name}", r) for name, r in summary["training_free"].items()]
+    scored = any(np.isfinite(r[m]["mean"]) for _, r in rows for m in METRICS)
+    if not scored:  # own videos: nothing to test against
+        lines[0] = f"{where}: no user summaries, so no F1 / tau / rho / AP: the score spread of each model"
+        rows = [(name, r) for name, r in rows if "spread" in r]
     for name, r in rows:
         spread = f"   spread {r['spread']['mean']:.3f}" if "spread" in r else ""
         lines.append(f"  {name:<34} F1 {r['f1']['mean']:6.2f} ± {r['f1']['std']:5.2f}   "
-                     f"tau {r['tau']['mean']:+.3f}   rho {r['rho']['mean']:+.3f}{spread}")
-    if "learning_gain" in summary:
+                     f"tau {r['tau']['mean']:+.3f}   rho {r['rho']['mean']:+.3f}   AP {r['ap']['mean']:6.2f}{spread}"
+                     if scored else f"  {name:<34}{spread}")
+    if "learning_gain" in summary and scored:
         g = summary["learning_gain"]
         lines.append(f"  learning gain (last epoch - untrained): F1 {g['f1']['mean']:+.2f}   "
                      f"tau {g['tau']['mean']:+.3f}   rho {g['rho']['mean']:+.3f}   "

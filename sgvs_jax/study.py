@@ -111,7 +111,7 @@ def run_study(config, seeds: list, variants: list, workdir: str, restart: bool =
     configs = {v: variant_config(config, v) for v in variants}  # unknown names fail before any work
     for c in configs.values():
         check_config(c)
-    videos, splits, where = load_dataset(config.data)
+    videos, splits, where = load_dataset(config.data, config.splits)
     runs = {}
     for name, c in configs.items():
         configs[name], note = resolve_sources(c, videos)

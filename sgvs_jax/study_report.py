@@ -103,13 +103,13 @@ def summarize(runs: dict) -> dict:
     return out
 
 
-TABLE_HEADER = "| row | selection | F1 | tau [95 % CI] | rho [95 % CI] | spread (min) |"
+TABLE_HEADER = "| row | selection | F1 | tau [95 % CI] | rho [95 % CI] | AP | spread (min) |"
 
 
 def table(study: dict) -> str:
     """The study as Markdown: every row with its interval, then the paired comparisons."""
-    variants = study["variants"]
-    lines = [TABLE_HEADER, "|---|---|---|---|---|---|"]
+    variants, nan = study["variants"], float("nan")
+    lines = [TABLE_HEADER, "|---|---|---|---|---|---|---|"]
 
     def ci(x):
         return f"[{x[0]:+.3f}, {x[1]:+.3f}]"
@@ -120,15 +120,15 @@ def table(study: dict) -> str:
             spread = f"{v[rule]['spread']:.3f}" + (f" ({v['min_spread']:.3f})" if rule == "last_epoch" else "")
             lines.append(f"| {name} ({len(v['seeds'])} seeds) | {rule} | {v[rule]['f1']:.2f} | "
                          f"{v[rule]['tau']:+.3f} {ci(v['ci95'][rule]['tau'])} | "
-                         f"{v[rule]['rho']:+.3f} {ci(v['ci95'][rule]['rho'])} | {spread} |")
+                         f"{v[rule]['rho']:+.3f} {ci(v['ci95'][rule]['rho'])} | {v[rule].get('ap', nan):.2f} | {spread} |")
     for name in variants:
         if "training_videos" in study[name]:
             t = study[name]["training_videos"]
             lines.append(f"| {name} | training videos (selects settings) | {t['f1']:.2f} | {t['tau']:+.3f} | "
-                         f"{t['rho']:+.3f} | |")
+                         f"{t['rho']:+.3f} | {t.get('ap', nan):.2f} | |")
     for name, b in study["baselines"].items():
         lines.append(f"| {name} | {'random scores' if name == 'random' else 'training-free'} | {b['f1']:.2f} | "
-                     f"{b['tau']:+.3f} {ci(b['ci95']['tau'])} | {b['rho']:+.3f} {ci(b['ci95']['rho'])} | |")
+                     f"{b['tau']:+.3f} {ci(b['ci95']['tau'])} | {b['rho']:+.3f} {ci(b['ci95']['rho'])} | {b.get('ap', nan):.2f} | |")
     cmp = study["comparisons"]
     lines += ["", f"Paired differences (last epoch; best training-free row by test tau: {cmp['best_training_free']})",
               "", "| variant | vs | d tau [95 % CI] | d rho [95 % CI] | tau wins per split |", "|---|---|---|---|---|"]

@@ -37,7 +37,7 @@ from sgvs_jax.data import fingerprint, load_dataset, make_batch, resolve_sources
 from sgvs_jax.data.batching import bucket_of, normalize
 from sgvs_jax.data.pipeline import Pipeline
 from sgvs_jax.evaluation import evaluate_videos, random_baseline, training_free_baselines
-from sgvs_jax.evaluation.protocol import scorable
+from sgvs_jax.evaluation.protocol import no_shot_fits, scorable
 from sgvs_jax.files import write_json
 from sgvs_jax.metrics_writer import MetricWriter
 from sgvs_jax.models import build_model, count_params
@@ -98,7 +98,7 @@ class Trainer:
         """Before anything compiles: every video fits a bucket, and an update of the videos
         one device holds at the longest bucket fits its memory."""
         longest = max(videos.values(), key=lambda v: v.length)
-        check_buckets(self.buckets, longest.length)
+        check_buckets(self.buckets, longest.length, longest.key)
         rows = len(self.seeds) * self.config.train.batch_size // self.mesh.devices.size
         compilation.check_update_memory((longest.key, longest.length), bucket_of(longest.length, self.buckets),
                                         max(rows, 1), self.config.model.num_heads, self.config.model.attention_block)
@@ -268,6 +268,11 @@ def run(config, videos: dict, splits: list, workdir: str, seeds, sigmas=None, re
     indices = split_indices(config, splits)
     trainer = Trainer(config, videos, seeds, sigmas)
     trainer.check_fits(videos)
+    short = no_shot_fits(videos, config.eval.budget)
+    if short:
+        report.log(f"note: {len(short)} of {len(videos)} videos have no shot that fits eval.budget="
+                   f"{config.eval.budget} ({', '.join(short[:5])}{', ...' if len(short) > 5 else ''}): they are left "
+                   "out of the F1 means and still scored by tau, rho and AP")
     is_main = jax.process_index() == 0
     records = {}
     with Workdir(workdir, config, restart, enabled=is_main, fingerprint=fingerprint_of_run or fingerprint(videos)):
@@ -292,18 +297,23 @@ def train_and_evaluate(config, workdir: str, restart: bool = False) -> dict:
     check_config(config)
     if config.distributed:
         jax.distributed.initialize()
-    videos, splits, where = load_dataset(config.data)
+    videos, splits, where = load_dataset(config.data, config.splits)
     config, note = resolve_sources(config, videos)
     if note:
         report.log(note)
     results = {"data": where, "eval_mode": config.data.eval_mode, "selection_rules": report.RULES,
                "provenance": provenance(config), "splits": {}}
     unannotated = sorted(k for k, v in videos.items() if not scorable(v))
-    if unannotated:
+    if len(unannotated) == len(videos):
+        results["unannotated_videos"] = unannotated
+        report.log(f"note: no video has a user summary (your own videos): one model is trained on all {len(videos)} "
+                   "(split 0, the checkpoint summarize uses); its lines show the losses and the score spread")
+    elif unannotated:
         results["unannotated_videos"] = unannotated
         report.log(f"note: {len(unannotated)} of {len(videos)} videos have no user summary (e.g. from "
-                   "sgvs_jax.app.extract_features): they are left out of F1 / tau / rho (results.json: "
+                   "sgvs_jax.app.extract_features): they are left out of F1 / tau / rho / AP (results.json: "
                    "unannotated_videos)")
+    results["no_shot_fits"] = no_shot_fits(videos, config.eval.budget)
     results["data_fingerprint"] = fingerprint(videos)
 
     def on_split(i, record):  # results.json keeps one member's fields at the split's level

@@ -36,8 +36,6 @@ ADDED_KEYS = {"model.visual_norm": "layer", "train.teacher": "",
               "train.teacher_weight": 1.0}
 
 
-
-
 def training_config(config) -> dict:
     """The config as a JSON-ready dict, without the keys in NOT_TRAINING and the
     synthetic generator's settings where the data is not synthetic."""

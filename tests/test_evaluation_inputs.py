@@ -6,7 +6,6 @@ import pytest
 
 from sgvs_jax.evaluation import (check_budget, evaluate_video, evaluate_videos, generate_summary, rank_normalize)
 from sgvs_jax.data.synthetic import make_dataset
-from sgvs_jax.data.video import DataError
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +79,28 @@ def test_videos_that_cannot_be_scored_are_left_out_of_the_means():
     assert np.isnan(evaluate_videos(scores, none, "avg")["f1"]) and np.isnan(random_baseline(none, list(none), "avg")["tau"])
 
 
-def test_a_budget_no_shot_fits_is_refused_with_the_video_named():
+def test_a_video_no_shot_fits_is_left_out_of_the_f1_means_only():
+    """A short video whose every shot is longer than the budget has no summary: its F1 is NaN
+    and left out of the F1 means (named in ``no_shot_fits``), its tau, rho and AP still count,
+    and nothing stops (evaluate_videos and the random row alike)."""
+    import dataclasses
+
     from sgvs_jax.evaluation import evaluate_videos, random_baseline
+    from sgvs_jax.evaluation.protocol import no_shot_fits
     from sgvs_jax.data.synthetic import make_dataset
 
-    videos = make_dataset(n_videos=2, min_steps=40, max_steps=60, feature_dim=8, seed=3)
+    videos = make_dataset(n_videos=3, min_steps=40, max_steps=60, feature_dim=8, seed=3)
+    v = videos["video_2"]  # one shot: the whole video, longer than 15 % of it
+    videos["video_2"] = dataclasses.replace(v, change_points=np.array([[0, v.n_frames - 1]]),
+                                            n_frame_per_seg=np.array([v.n_frames]))
     scores = {k: v.gtscore + 0.1 for k, v in videos.items()}
-    for run in (lambda: evaluate_videos(scores, videos, "avg", budget=1e-6),
-                lambda: random_baseline(videos, list(videos), "avg", budget=1e-6)):
-        with pytest.raises(DataError, match=r"video 'video_1': no shot fits the budget 1e-06 .*eval.budget"):
-            run()
+    r = evaluate_videos(scores, videos, "avg")
+    assert r["no_shot_fits"] == ["video_2"] == no_shot_fits(videos, 0.15) and r["left_out"] == []
+    assert np.isnan(r["per_video"]["video_2"]["f1"]) and np.isfinite(r["per_video"]["video_2"]["tau"])
+    assert r["f1"] == pytest.approx(np.mean([r["per_video"][k]["f1"] for k in ("video_1", "video_3")]))
+    assert r["tau"] == pytest.approx(np.mean([p["tau"] for p in r["per_video"].values()]))
+    assert r["ap"] == pytest.approx(np.mean([p["ap"] for p in r["per_video"].values()]))
+    rnd = random_baseline(videos, list(videos), "avg", n_draws=2)
+    assert all(np.isfinite(rnd[m]) for m in ("f1", "tau", "rho", "ap"))
+    r = evaluate_videos(scores, videos, "avg", budget=1e-6)  # no video has a fitting shot
+    assert np.isnan(r["f1"]) and np.isfinite(r["tau"]) and r["no_shot_fits"] == sorted(videos)

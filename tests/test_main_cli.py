@@ -56,3 +56,13 @@ def test_a_missing_config_file_is_one_line(tmp_path, flags):
     assert p.returncode == 1 and lines == ["error: --config configs/nope.py: file not found (give a "
                                            "configs/<name>.py file)"], p.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_config_is_named_from_any_folder(tmp_path):
+    """``--config /path/to/configs/x.py`` from another folder: the config's own imports resolve."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # sgvs_jax as installed, no checkout on the path
+    env.update(SGVS_JAX_CACHE=str(tmp_path / "cache"), JAX_PLATFORMS="cpu")
+    p = subprocess.run([sys.executable, "-m", "sgvs_jax.main", "--config", os.path.join(ROOT, "configs", "tvsum_h5.py"),
+                        "--config.data.h5_path=/no/such.h5", "--workdir", str(tmp_path / "run")],
+                       capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
+    assert p.returncode == 1 and p.stderr.strip() == "error: /no/such.h5: file not found", p.stderr

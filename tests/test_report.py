@@ -18,10 +18,10 @@ def test_score_diagnostics_and_collapse_flag():
     assert no_fssa["alpha"] is None and no_fssa["cos_share"] == 0.0 and no_fssa["spread"] > 0.2
 
     def split(spread):
-        row = {"f1": 50.0, "tau": 0.1, "rho": 0.1, "spread": spread, "epoch": 1}
+        row = {"f1": 50.0, "tau": 0.1, "rho": 0.1, "ap": 60.0, "spread": spread, "epoch": 1}
         return {"selection": {r: row for r in list(report.RULES) + ["untrained"]},
-                "random": {"f1": 40.0, "tau": 0.0, "rho": 0.0},
-                "training_free": {"uniqueness": {"f1": 45.0, "tau": 0.05, "rho": 0.05, "spread": 0.2}}}
+                "random": {"f1": 40.0, "tau": 0.0, "rho": 0.0, "ap": 50.0},
+                "training_free": {"uniqueness": {"f1": 45.0, "tau": 0.05, "rho": 0.05, "ap": 55.0, "spread": 0.2}}}
 
     assert report.summarize({"0": split(0.005)})["collapsed"]
     s = report.summarize({"0": split(0.1), "1": split(0.1)})

@@ -81,15 +81,15 @@ def fake_run(taus, free_tau, seeds=(0, 1, 2)):
     """A run_variant-shaped record: taus[split][seed] at the last epoch, 0 untrained."""
     def sel(t):
         return {rule: {"epoch": 1, "f1": 50.0, "tau": t if rule != "untrained" else 0.0, "rho": t,
-                       "spread": 0.1} for rule in study_report.ROWS}
+                       "ap": 60.0, "spread": 0.1} for rule in study_report.ROWS}
 
     splits = {}
     for i, row in enumerate(taus):
-        free = {"feature_norm": {"f1": 50.0, "tau": free_tau[i], "rho": free_tau[i], "spread": 0.1},
-                "uniqueness": {"f1": 50.0, "tau": -1.0, "rho": -1.0, "spread": 0.1}}
+        free = {"feature_norm": {"f1": 50.0, "tau": free_tau[i], "rho": free_tau[i], "ap": 55.0, "spread": 0.1},
+                "uniqueness": {"f1": 50.0, "tau": -1.0, "rho": -1.0, "ap": 45.0, "spread": 0.1}}
         splits[str(i)] = {"training_free": free, "members": [
-            {"seed": s, "selection": sel(t), "random": {"f1": 40.0, "tau": 0.0, "rho": 0.0},
-             "last_epoch_videos": {"training_videos": {"f1": 60.0, "tau": t / 2, "rho": t / 2}}}
+            {"seed": s, "selection": sel(t), "random": {"f1": 40.0, "tau": 0.0, "rho": 0.0, "ap": 50.0},
+             "last_epoch_videos": {"training_videos": {"f1": 60.0, "tau": t / 2, "rho": t / 2, "ap": 60.0}}}
             for s, t in zip(seeds, row)]}
     return {"seeds": list(seeds), "splits": splits}
 

@@ -105,3 +105,31 @@ def test_random_baseline_equals_one_evaluation_per_draw():
         assert (got["f1"], got["tau"], got["rho"]) == (float(mean[0]), float(mean[1]), float(mean[2]))
     with pytest.raises(ValueError, match="n_draws"):
         random_baseline(vs, keys, "avg", n_draws=0)
+
+
+def test_average_precision_of_a_ranking():
+    """AP: the precision at each distinct score weighted by the recall it adds; tied steps
+    form one threshold, so constant scores give the share of positives (no order is made up)."""
+    from sgvs_jax.evaluation.protocol import average_precision
+
+    labels = np.array([1, 0, 1, 0, 0], bool)
+    assert average_precision([5, 4, 3, 2, 1], labels) == pytest.approx(100 * (1 + 2 / 3) / 2)
+    assert average_precision([1, 0, 1, 0, 0], labels) == pytest.approx(100.0)
+    assert average_precision([0, 1, 0, 1, 1], labels) == pytest.approx(40.0)  # the ones last: all 5 steps
+    assert average_precision(np.ones(5), labels) == pytest.approx(40.0)
+
+
+def test_highlight_labels_are_above_the_median_or_the_ones_of_binary_labels():
+    import dataclasses
+
+    from sgvs_jax.data.synthetic import make_dataset
+    from sgvs_jax.evaluation.protocol import annotator_matrix, highlight_labels
+
+    v = make_dataset(n_videos=1, min_steps=40, max_steps=40, feature_dim=8, seed=0)["video_1"]
+    m = annotator_matrix(v).mean(0)
+    assert np.array_equal(highlight_labels(v), m > np.median(m))
+    mostly = np.ones((1, v.n_frames))  # one user who marked 90 % of the video
+    mostly[0, :v.n_frames // 10] = 0
+    b = dataclasses.replace(v, user_summary=mostly, user_scores=None)
+    assert np.array_equal(highlight_labels(b), annotator_matrix(b)[0] > 0)
+    assert highlight_labels(dataclasses.replace(v, user_summary=np.ones((1, v.n_frames)), user_scores=None)) is None

@@ -33,8 +33,8 @@ def test_results_file(full_run):
     assert set(split["selection"]) == set(report.RULES) | {"untrained"}
     assert split["selection"]["untrained"]["epoch"] == 0
     for rule in list(report.RULES) + ["untrained"]:
-        assert set(on_disk["summary"][rule]) == {"f1", "tau", "rho", "spread"}
-    assert set(on_disk["summary"]["random"]) == {"f1", "tau", "rho"}
+        assert set(on_disk["summary"][rule]) == {"f1", "tau", "rho", "ap", "spread"}
+    assert set(on_disk["summary"]["random"]) == {"f1", "tau", "rho", "ap"}
     assert set(on_disk["summary"]["training_free"]) == {"uniqueness", "local_dissimilarity", "global_consistency",
                                                          "representativeness", "feature_norm"}
     for h in split["history"]:

@@ -23,8 +23,6 @@ import numpy as np
 from sgvs_jax.errors import ClipError
 
 
-
-
 ACTIVATIONS = {"quick_gelu": lambda x: x * jax.nn.sigmoid(1.702 * x),
                "gelu": lambda x: jax.nn.gelu(x, approximate=False),
                "gelu_new": lambda x: jax.nn.gelu(x, approximate=True),

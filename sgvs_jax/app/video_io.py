@@ -26,8 +26,6 @@ from sgvs_jax.files import atomic_path
 from sgvs_jax.errors import VideoError
 
 
-
-
 def _av():
     return require_extra("av", "reading and writing videos")
 

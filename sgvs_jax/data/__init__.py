@@ -13,13 +13,17 @@ from sgvs_jax.data.splits import check_split_keys, load_splits
 from sgvs_jax.data.video import DataError, Video
 
 
-def load_dataset(cfg) -> tuple[dict[str, Video], list[dict], str]:
+def load_dataset(cfg, splits=()) -> tuple[dict[str, Video], list[dict], str]:
     """Videos and splits from a ``config.data`` block.
 
     ``cfg.source``:
       'synthetic'  planted-segment videos (``cfg.synthetic`` kwargs), random splits
       'h5'         a community-format file ``cfg.h5_path`` with ``cfg.split_path``
       'tvsum_i3d'  TVSum built from ``cfg.shared_dir`` (I3D + CLIP text + KTS)
+    Videos without any user summary (your own, from ``sgvs_jax.app.extract_features``) have
+    nothing to test against: unless ``splits`` (``config.splits``) names some, one split
+    trains one model on all of them (the split file is not read), scored on the same
+    videos for its score spread; at least 2 videos are needed.
     Returns:
       (videos, splits, description of the source for logs and results).
     """
@@ -30,7 +34,7 @@ def load_dataset(cfg) -> tuple[dict[str, Video], list[dict], str]:
         where = f"synthetic(seed={cfg.synthetic.seed})"
         return videos, splits, where
     if cfg.source == "h5":
-        videos = read_h5(cfg.h5_path, require=tuple(s for s in cfg.semantic_sources if s != AUTO))
+        videos = read_h5(cfg.h5_path)  # the semantic keys are checked per run (resolve_sources)
         where = cfg.h5_path
     elif cfg.source == "tvsum_i3d":
         from sgvs_jax.data.tvsum import build_tvsum
@@ -40,6 +44,11 @@ def load_dataset(cfg) -> tuple[dict[str, Video], list[dict], str]:
         where = f"tvsum_i3d({cfg.shared_dir})"
     else:
         raise ValueError(f"unknown data.source {cfg.source!r}")
+    if not any(np.any(v.user_summary) for v in videos.values()) and not len(splits):  # own videos
+        if len(videos) < 2:
+            raise DataError(f"{where}: has {len(videos)} video; training needs at least 2 (extract more videos "
+                            "into one h5 with python -m sgvs_jax.app.extract_features)")
+        return videos, [{"train_keys": sorted(videos), "test_keys": sorted(videos)}], where
     splits = load_splits(cfg.split_path)
     for i, s in enumerate(splits):
         check_split_keys(s, videos, cfg.split_path, where, i)
@@ -50,11 +59,20 @@ AUTO = "auto"  # data.semantic_sources=('auto',): whatever semantic keys the dat
 
 
 def resolve_sources(config, videos: dict):
-    """``(config, note)``: with ``data.semantic_sources=('auto',)`` a copy whose sources are
-    the semantic keys every video has (FSSA over the title tokens; over the frames' own CLIP
-    features where there is no title, without the video-title term; off where there is
-    neither), and a line saying which parts of the method run; else ``(config, None)``."""
+    """``(config, note)`` once every override is applied: explicit ``data.semantic_sources``
+    are checked against the data (each video must have each key; 'video_tokens' is made from
+    the features), ``(config, None)``; with ``data.semantic_sources=('auto',)`` a copy whose
+    sources are the semantic keys every video has (FSSA over the title tokens; over the
+    frames' own CLIP features where there is no title, without the video-title term; off
+    where there is neither), and a line saying which parts of the method run."""
     if tuple(config.data.semantic_sources) != (AUTO,):
+        for source in config.data.semantic_sources:
+            missing = [k for k, v in videos.items() if getattr(v, source, True) is None]
+            if missing:
+                raise DataError(f"video '{missing[0]}' has no key '{source}' ({len(missing)} of {len(videos)} "
+                                f"videos lack it), which data.semantic_sources={tuple(config.data.semantic_sources)} "
+                                "asks for: set --config.data.semantic_sources=\"('auto',)\" to use what the data has, or add "
+                                "it with python -m sgvs_jax.app.add_clip")
         return config, None
     from sgvs_jax.data.batching import TOKEN_SOURCES
     from sgvs_jax.data.h5io import SEMANTIC_KEYS

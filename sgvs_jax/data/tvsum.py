@@ -115,3 +115,33 @@ def build_tvsum(data_dir: str, mean_shot_steps: float = 2.0) -> dict[str, Video]
     annotations = read_annotations(os.path.join(data_dir, "tvsum", "annotations", "ydata-anno.tsv.gz"))
     keys = sorted(key_map, key=lambda k: int(k.split("_")[1]))
     return {k: build_video(k, key_map[k], data_dir, annotations, mean_shot_steps) for k in keys}
+
+
+BUILT_BY = "sgvs_jax_tvsum_build"  # root attribute of an h5 this command wrote (a rerun may replace it)
+
+
+def main(argv=None) -> None:
+    """``python -m sgvs_jax.data.tvsum --out tvsum_i3d.h5 [--shared_dir ../shared/data]``: the
+    build written as a community-format h5 (``configs/tvsum_h5.py`` reads it like the published
+    file; with ``--config.data.buckets='(96, 192, 336)'`` it trains exactly as ``tvsum_i3d``)."""
+    from sgvs_jax import cli
+    from sgvs_jax.data.h5io import write_h5, written_by
+    from sgvs_jax.files import files_in
+
+    p = cli.ArgumentParser(prog="python -m sgvs_jax.data.tvsum", description=main.__doc__.split("\n")[0])
+    p.add_argument("--out", required=True, help="the h5 to write")
+    p.add_argument("--shared_dir", default="../shared/data", help="the shared data folder")
+    args = p.parse_args(argv)
+
+    def work():
+        cli.guard({"--out": args.out}, files_in(args.shared_dir), args.overwrite, {"--out": written_by(BUILT_BY)},
+                  {"--out": "hdf5"})
+        videos = build_tvsum(args.shared_dir)
+        write_h5(args.out, videos, attrs={BUILT_BY: {"shared_dir": os.path.abspath(args.shared_dir)}})
+        return len(videos)
+
+    print(f"wrote {args.out}: {cli.run(work, args.debug)} TVSum videos")
+
+
+if __name__ == "__main__":
+    main()

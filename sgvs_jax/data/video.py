@@ -9,8 +9,6 @@ import numpy as np
 from sgvs_jax.errors import DataError
 
 
-
-
 MAX_FEATURE = 1e15  # larger feature values overflow a float32 step norm
 
 

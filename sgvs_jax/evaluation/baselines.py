@@ -120,12 +120,12 @@ def criterion_ranks(features, name: str) -> np.ndarray:
 
 def training_free_baselines(videos: Mapping, keys, mode: str, budget: float = 0.15,
                             features: Callable = lambda v: v.features) -> dict:
-    """``{criterion: {f1, tau, rho, spread}}`` over the videos ``keys``;
+    """``{criterion: {f1, tau, rho, ap, spread}}`` over the videos ``keys``;
     ``features(video)`` gives the (T, D) features the model sees."""
     out = {}
     for name in CRITERIA:
         scores = {k: training_free_scores(features(videos[k]), name) for k in keys}
         r = evaluate_videos(scores, videos, mode, budget)
-        out[name] = {"f1": r["f1"], "tau": r["tau"], "rho": r["rho"],
+        out[name] = {"f1": r["f1"], "tau": r["tau"], "rho": r["rho"], "ap": r["ap"],
                      "spread": float(np.mean([np.std(s) for s in scores.values()]))}
     return out

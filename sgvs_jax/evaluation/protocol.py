@@ -6,7 +6,6 @@ from typing import Mapping
 
 import numpy as np
 
-from sgvs_jax.errors import DataError
 from sgvs_jax.evaluation.rank import average_ranks, rank_correlations, rank_correlations_many
 from sgvs_jax.evaluation.summary import check_budget, f1_against_users, generate_summary
 
@@ -70,44 +69,82 @@ def scorable(video) -> bool:
     return bool(np.any(video.user_summary))
 
 
-def check_fits(video, budget: float) -> None:
-    """Refuses a budget that no shot of ``video`` fits: its summary would be empty and F1 0."""
+def shot_fits(video, budget: float) -> bool:
+    """Whether some shot of ``video`` fits the summary budget: where none does (a short video
+    of long shots), the knapsack selects nothing, so its F1 is left out (not counted as 0);
+    its tau, rho and AP, which need no summary, are still measured."""
     cp = np.asarray(video.change_points, np.int64)
-    capacity, shortest = int((cp[-1, 1] + 1) * check_budget(budget)), int((cp[:, 1] - cp[:, 0] + 1).min())
-    if shortest > capacity:
-        raise DataError(f"video '{video.key}': no shot fits the budget {budget} ({capacity} of {cp[-1, 1] + 1} "
-                        f"frames; its shortest shot has {shortest}): raise eval.budget")
+    return int((cp[:, 1] - cp[:, 0] + 1).min()) <= int((cp[-1, 1] + 1) * check_budget(budget))
+
+
+def no_shot_fits(videos: Mapping, budget: float) -> list[str]:
+    """The keys of the annotated videos no shot of which fits ``budget`` (:func:`shot_fits`)."""
+    return sorted(k for k, v in videos.items() if scorable(v) and not shot_fits(v, budget))
+
+
+def highlight_labels(video) -> np.ndarray | None:
+    """(T,) bool: the steps whose mean annotator value is above the video's median (UMT's
+    TVSum labels); for 0/1 labels of which most are 1, the ones.  None where every step
+    has the same value (AP is undefined there)."""
+    m = annotator_matrix(video).astype(np.float64).mean(0)
+    labels = m > np.median(m)
+    if not labels.any():
+        labels = m > m.min()
+    return labels if labels.any() else None
+
+
+def average_precision(scores, labels) -> float:
+    """AP (in %) of ranking the steps by ``scores`` against 0/1 ``labels``: the precision at
+    each distinct score, weighted by the recall it adds (tied steps are one threshold, as in
+    scikit-learn's ``average_precision_score``: constant scores give the share of positives)."""
+    order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
+    s, y = np.asarray(scores, np.float64)[order], np.asarray(labels, bool)[order]
+    cut = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # the last step of each run of equal scores
+    hits = np.cumsum(y)[cut]
+    recall = hits / max(y.sum(), 1)
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * hits / (cut + 1)) * 100)
 
 
 def evaluate_video(scores, video, mode: str, budget: float = 0.15) -> dict:
-    """F1 against the users (mode 'max' or 'avg'), F1 against the single ground
-    truth (``f1_single``), Kendall tau and Spearman rho of one video's scores.
+    """F1 against the users (mode 'max' or 'avg'), F1 against the single ground truth
+    (``f1_single``), Kendall tau, Spearman rho and AP (:func:`average_precision` against
+    :func:`highlight_labels`) of one video's scores.
 
-    ``scores``: (T,) non-negative, not all zero (see :func:`check_scores`);
-    ``budget`` in (0, 1]: the summary's share of the video's frames, which at
-    least one shot must fit (:func:`check_fits`).
+    ``scores``: (T,) non-negative, not all zero (see :func:`check_scores`); ``budget`` in
+    (0, 1]: the summary's share of the video's frames.  Where no shot fits the budget
+    (:func:`shot_fits`) both F1 are NaN; where every step is labelled alike, AP is NaN.
     """
     scores = check_scores(scores, video)
-    check_fits(video, budget)
-    summary = generate_summary(scores, video.change_points, video.n_frames, video.picks, budget)
-    f1 = f1_against_users(summary, video.user_summary, mode)
-    f1_single = f1_against_users(summary, single_ground_truth(video, budget)[None], "max")
+    f1 = f1_single = float("nan")
+    if shot_fits(video, budget):
+        summary = generate_summary(scores, video.change_points, video.n_frames, video.picks, budget)
+        f1 = f1_against_users(summary, video.user_summary, mode)
+        f1_single = f1_against_users(summary, single_ground_truth(video, budget)[None], "max")
     tau, rho = rank_correlations(scores, annotator_matrix(video))
-    return {"f1": f1, "f1_single": f1_single, "tau": tau, "rho": rho}
+    labels = highlight_labels(video)
+    ap = average_precision(scores, labels) if labels is not None else float("nan")
+    return {"f1": f1, "f1_single": f1_single, "tau": tau, "rho": rho, "ap": ap}
+
+
+def _mean(values) -> float:
+    values = [v for v in values if np.isfinite(v)]
+    return float(np.mean(values)) if values else float("nan")
 
 
 def evaluate_videos(scores_by_key: Mapping[str, np.ndarray], videos: Mapping, mode: str,
                     budget: float = 0.15) -> dict:
-    """Mean F1/tau/rho over the given videos that can be scored (:func:`scorable`;
-    NaN where none can); ``per_video`` keeps each one, ``left_out`` names the others."""
+    """Mean F1/tau/rho/AP over the given videos that can be scored (:func:`scorable`; NaN
+    where none can), each metric over the videos that have it: ``no_shot_fits`` names the
+    videos left out of the F1 means, ``left_out`` those left out of every mean, and
+    ``per_video`` keeps each video's metrics."""
     if not scores_by_key:
         raise ValueError("no videos to evaluate")
     per_video = {k: evaluate_video(scores_by_key[k], videos[k], mode, budget) for k in scores_by_key
                  if scorable(videos[k])}
-    out = {m: float(np.mean([v[m] for v in per_video.values()])) if per_video else float("nan")
-           for m in ("f1", "f1_single", "tau", "rho")}
+    out = {m: _mean(v[m] for v in per_video.values()) for m in ("f1", "f1_single", "tau", "rho", "ap")}
     out["per_video"] = per_video
     out["left_out"] = sorted(k for k in scores_by_key if k not in per_video)
+    out["no_shot_fits"] = sorted(k for k, v in per_video.items() if not np.isfinite(v["f1"]))
     return out
 
 
@@ -126,22 +163,26 @@ def random_baseline(videos: Mapping, keys, mode: str, n_draws: int = 20, seed: i
         raise ValueError("no videos to evaluate")
     keys = [k for k in keys if scorable(videos[k])]  # as evaluate_videos
     if not keys:
-        return {"f1": float("nan"), "tau": float("nan"), "rho": float("nan"), "n_draws": n_draws}
+        return {**{m: float("nan") for m in ("f1", "tau", "rho", "ap")}, "n_draws": n_draws}
     if n_draws < 1:
         raise ValueError(f"n_draws must be at least 1, got {n_draws}")
     draws = [[rng.random(videos[k].picks.shape[0]) for k in keys] for _ in range(n_draws)]
-    per_video = np.zeros((n_draws, len(keys), 3))  # draw, video, (f1, tau, rho)
+    per_video = np.full((n_draws, len(keys), 4), np.nan)  # draw, video, (f1, tau, rho, ap)
     for v, k in enumerate(keys):
         video = videos[k]
-        check_fits(video, budget)
         scores = np.stack([check_scores(d[v], video) for d in draws])
         for d in range(n_draws):
-            summary = generate_summary(scores[d], video.change_points, video.n_frames, video.picks, budget)
-            per_video[d, v, 0] = f1_against_users(summary, video.user_summary, mode)
+            if shot_fits(video, budget):
+                summary = generate_summary(scores[d], video.change_points, video.n_frames, video.picks, budget)
+                per_video[d, v, 0] = f1_against_users(summary, video.user_summary, mode)
+            labels = highlight_labels(video)
+            if labels is not None:
+                per_video[d, v, 3] = average_precision(scores[d], labels)
         per_video[:, v, 1], per_video[:, v, 2] = rank_correlations_many(scores, annotator_matrix(video))
     # as evaluate_videos: the mean over videos of each draw, then over draws
-    mean = np.mean([[float(np.mean(per_video[d, :, m])) for m in range(3)] for d in range(n_draws)], axis=0)
-    return {"f1": float(mean[0]), "tau": float(mean[1]), "rho": float(mean[2]), "n_draws": n_draws}
+    mean = np.mean([[_mean(per_video[d, :, m]) for m in range(4)] for d in range(n_draws)], axis=0)
+    return {"f1": float(mean[0]), "tau": float(mean[1]), "rho": float(mean[2]), "ap": float(mean[3]),
+            "n_draws": n_draws}
 
 
 def human_baseline(user_summary) -> dict:
