@@ -149,24 +149,23 @@ def test_community_config_runs_the_full_method_with_the_keys(community, tmp_path
     on add_clip's output: FSSA over the CLIP keys with the video-title term."""
     from configs import summe_h5
     from sgvs_jax import train
+    from sgvs_jax.data import load_dataset, resolve_sources
     from tests.tiny import tiny_config
     out = str(tmp_path / "with_clip.h5")
     add_clip(community["h5"], community["videos"], community["clip"], out, names={"video_3": "Bike Polo"})
     splits = tmp_path / "splits.json"
     splits.write_text(json.dumps([{"train_keys": ["video_1", "video_2"], "test_keys": ["video_3"]}]))
-    runs = {}
-    for name, path in (("published", community["h5"]), ("clip", out)):
-        cfg = summe_h5.get_config()
-        tiny = tiny_config(num_epochs=1)
-        cfg.model, cfg.train, cfg.eval = tiny.model, tiny.train, tiny.eval
-        cfg.train.batch_size, cfg.data.h5_path, cfg.data.split_path = 2, path, str(splits)
-        runs[name] = train.train_and_evaluate(cfg, str(tmp_path / name))
-    used = {n: r["provenance"]["config"] for n, r in runs.items()}
-    assert tuple(used["published"]["data"]["semantic_sources"]) == () and not used["published"]["model"]["use_fssa"]
-    assert tuple(used["clip"]["data"]["semantic_sources"]) == ("text_tokens", "text_pooled", "clip_frames")
-    assert used["clip"]["model"]["use_fssa"]
-    trained = {n: r["splits"]["0"]["history"][-1]["train"] for n, r in runs.items()}
-    assert "stage1/semantic" in trained["clip"] and "stage1/semantic" not in trained["published"]
+    cfg = summe_h5.get_config()
+    tiny = tiny_config(num_epochs=1)
+    cfg.model, cfg.train, cfg.eval = tiny.model, tiny.train, tiny.eval
+    cfg.train.batch_size, cfg.data.h5_path, cfg.data.split_path = 2, community["h5"], str(splits)
+    published, note = resolve_sources(cfg, load_dataset(cfg.data)[0])  # (trained: test_train_e2e.py)
+    assert tuple(published.data.semantic_sources) == () and not published.model.use_fssa and "visual only" in note
+    cfg.data.h5_path = out
+    run = train.train_and_evaluate(cfg, str(tmp_path / "clip"))
+    used = run["provenance"]["config"]
+    assert tuple(used["data"]["semantic_sources"]) == ("text_tokens", "text_pooled", "clip_frames")
+    assert used["model"]["use_fssa"] and "stage1/semantic" in run["splits"]["0"]["history"][-1]["train"]
 
 
 @pytest.mark.parametrize("keep, sources, fssa, title_term", [

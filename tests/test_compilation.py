@@ -75,7 +75,7 @@ sys.path.insert(0, {root!r})
 from sgvs_jax import compilation, train
 from tests.tiny import tiny_config
 compilation.enable(sys.argv[1])
-r = train.train_and_evaluate(tiny_config(num_epochs=2), sys.argv[2])
+r = train.train_and_evaluate(tiny_config(num_epochs=1), sys.argv[2])
 print(json.dumps({{"counts": compilation.counts(), "summary": r["summary"]}}))
 """
 
