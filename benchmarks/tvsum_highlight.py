@@ -7,7 +7,8 @@ one validation video per category), on the I3D features the TVSum build uses.
 
 Ours is unsupervised: ``configs/tvsum_i3d.py`` (and its title-free variant) trained on the
 40 training videos' features, no label read; scored on the 10 validation videos.  Beside it,
-through the same metric: random scores and every training-free score of the same features.
+through the same metric: the untrained model (same seeds), random scores and every
+training-free score of the same features.
 The metric (UMT's ``evaluate``): per annotator, a step is a highlight when its score is above
 that annotator's median for the video; the 5 best-scored steps are ranked, and their AP is
 the trapezoid over those 5 (recall over the highlights among them; 0 where none is one);
@@ -20,6 +21,7 @@ import json
 import os
 import sys
 
+import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -100,13 +102,20 @@ def highlight(args):
         config, _ = resolve_sources(study.variant_config(base, name), videos)
         config.splits = ()
         records = train.run(config, videos, [split], os.path.join(args.workdir, name), seeds)
-        members = records[0]["members"]
-        maps = [category_map({k: np.asarray(v) for k, v in m["last_epoch_videos"]["scores"].items()}, videos,
-                             category) for m in members]
-        out["models"][name] = {"mean": round(float(np.mean([m["mean"] for m in maps])), 2),
-                               "std_over_seeds": round(float(np.std([m["mean"] for m in maps])), 2),
-                               "per_category": {c: round(float(np.mean([m[c] for m in maps])), 2) for c in maps[0]
-                                                if c != "mean"}}
+        trained = [{k: np.asarray(v) for k, v in m["last_epoch_videos"]["scores"].items()}
+                   for m in records[0]["members"]]
+        trainer = train.Trainer(config, videos, seeds)  # the untrained members: train_split's init keys
+        states = trainer.init_states([jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s), 0))[0]
+                                      for s in seeds], videos[split["train_keys"][0]])
+        test = [videos[k] for k in split["test_keys"]]
+        untrained = [{k: o["scores"] for k, o in member.items()}
+                     for member in trainer.outputs(trainer.place_states(states)["params"], test)]
+        for rule, scores in (("last_epoch", trained), ("untrained", untrained)):
+            maps = [category_map(member, videos, category) for member in scores]
+            out["models"][f"{name} ({rule})"] = {
+                "mean": round(float(np.mean([m["mean"] for m in maps])), 2),
+                "std_over_seeds": round(float(np.std([m["mean"] for m in maps])), 2),
+                "per_category": {c: round(float(np.mean([m[c] for m in maps])), 2) for c in maps[0] if c != "mean"}}
     rng = np.random.default_rng(0)
     draws = [category_map({k: rng.random(videos[k].length) for k in split["test_keys"]}, videos, category)
              for _ in range(args.draws)]

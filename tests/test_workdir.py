@@ -188,7 +188,7 @@ def test_a_split_is_reported_only_once_its_last_checkpoint_is_committed(tmp_path
 
     def fail(self):
         raise OSError("disk full")
-    monkeypatch.setattr(Checkpointer, "_close", fail)
+    monkeypatch.setattr(Checkpointer, "close", fail)
     with pytest.raises(OSError, match="disk full"):
         train.train_and_evaluate(cfg, str(tmp_path / "run2"))
     assert not os.path.exists(tmp_path / "run2" / "results.json")
