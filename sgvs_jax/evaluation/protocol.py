@@ -127,8 +127,12 @@ def evaluate_video(scores, video, mode: str, budget: float = 0.15) -> dict:
 
 
 def _mean(values) -> float:
-    values = [v for v in values if np.isfinite(v)]
-    return float(np.mean(values)) if values else float("nan")
+    """The mean of the finite values (NaN where none is): a video without a metric is left out."""
+    values = np.asarray(values if isinstance(values, np.ndarray) else list(values), np.float64)
+    finite = np.isfinite(values)
+    if finite.all() and values.size:
+        return float(np.mean(values))  # the array as given: the same float sum as a plain mean
+    return float(np.mean(values[finite])) if finite.any() else float("nan")
 
 
 def evaluate_videos(scores_by_key: Mapping[str, np.ndarray], videos: Mapping, mode: str,
