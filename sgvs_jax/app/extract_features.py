@@ -62,7 +62,7 @@ def extract_features(videos: str, out: str, clip_model: str, sample_fps: float =
                      kts_mean_shot_seconds: Optional[float] = DEFAULTS["kts_mean_shot_seconds"],
                      max_text_tokens: int = DEFAULTS["max_text_tokens"],
                      skip_bad: bool = False, splits_out: Optional[str] = None, overwrite: bool = False,
-                     titles_path: Optional[str] = None) -> dict:
+                     titles_path: Optional[str] = None, shot_budget: Optional[float] = DEFAULTS["shot_budget"]) -> dict:
     """Extracts every video of ``videos`` and writes ``out`` (+ its split file).
 
     No output may be an input (a video, ``titles_path``, a file of the CLIP folder), and an existing file is
@@ -96,7 +96,7 @@ def extract_features(videos: str, out: str, clip_model: str, sample_fps: float =
             video, sampled = video_from_file(path, encoder, key=key, sample_fps=sample_fps, title=title,
                                              max_text_tokens=max_text_tokens,
                                              kts_mean_shot_seconds=kts_mean_shot_seconds,
-                                             kts_vmax=DEFAULTS["kts_vmax"])
+                                             kts_vmax=DEFAULTS["kts_vmax"], shot_budget=shot_budget)
         except VideoError as e:
             if not skip_bad:
                 raise
@@ -109,7 +109,7 @@ def extract_features(videos: str, out: str, clip_model: str, sample_fps: float =
     if not records:
         raise ValueError(f"{videos}: no video could be read")
     settings = {**encoder.describe(), "sample_fps": sample_fps, "kts_mean_shot_seconds": kts_mean_shot_seconds,
-                "kts_vmax": DEFAULTS["kts_vmax"], "max_text_tokens": max_text_tokens}
+                "kts_vmax": DEFAULTS["kts_vmax"], "max_text_tokens": max_text_tokens, "shot_budget": shot_budget}
     attrs = {EXTRACTION_ATTR: settings, "sgvs_jax_provenance": provenance()}
     if len(records) >= 2:
         attrs[SPLITS_ATTR] = os.path.abspath(splits_out)
@@ -141,7 +141,7 @@ def main(argv):
             if FLAGS.titles else None
         return extract_features(FLAGS.videos, FLAGS.out, FLAGS.clip_model, FLAGS.fps, titles, FLAGS.n_splits,
                                 FLAGS.seed, FLAGS.kts_mean_shot_seconds, FLAGS.max_text_tokens, FLAGS.skip_bad,
-                                overwrite=FLAGS.overwrite, titles_path=FLAGS.titles)
+                                overwrite=FLAGS.overwrite, titles_path=FLAGS.titles, shot_budget=FLAGS.shot_budget)
 
     r = cli.run(work, FLAGS.debug)
     print(f"wrote {r['h5']} ({len(r['videos'])} videos)" + (f" and {r['splits']}" if r["splits"] else
@@ -163,6 +163,8 @@ def define_flags():
     flags.DEFINE_float("kts_mean_shot_seconds", DEFAULTS["kts_mean_shot_seconds"],
                        "mean shot length for KTS; 0: KTS chooses the number of shots (cpd_auto)")
     flags.DEFINE_integer("max_text_tokens", DEFAULTS["max_text_tokens"], "title tokens kept")
+    flags.DEFINE_float("shot_budget", DEFAULTS["shot_budget"], "cut KTS shots longer than this share of the video "
+                       "into equal pieces, so a summary at that budget can hold any part; 0: KTS's shots as they are")
     flags.DEFINE_bool("skip_bad", False, "skip unreadable videos instead of stopping")
     flags.DEFINE_bool("overwrite", False, "replace existing output files that an earlier extract_features did not "
                                           "write (an input video is never replaced)")

@@ -29,7 +29,8 @@ EXTRACTION_ATTR = "sgvs_jax_extraction"
 # KTS with a fixed mean shot length (4 s) by default: the boundaries still move to
 # content changes, but no shot grows longer than the summary budget, which the
 # automatic count (cpd_auto, tuned for GoogLeNet features) does on CLIP features.
-DEFAULTS = {"sample_fps": 2.0, "kts_mean_shot_seconds": 4.0, "kts_vmax": 1.0, "max_text_tokens": 31}
+DEFAULTS = {"sample_fps": 2.0, "kts_mean_shot_seconds": 4.0, "kts_vmax": 1.0, "max_text_tokens": 31,
+            "shot_budget": 0.15}
 
 
 def title_from_filename(path: str) -> str:
@@ -50,10 +51,25 @@ def shots_to_frames(step_shots: np.ndarray, picks: np.ndarray, n_frames: int) ->
     return np.stack([starts, ends], axis=1).astype(np.int64)
 
 
+def fit_shots(change_points: np.ndarray, budget: float) -> np.ndarray:
+    """(S, 2) frame shots, each one longer than ``budget`` of the video cut into the fewest equal
+    pieces that fit it: KTS's shots of a short video can all be longer than its 15 %, and a
+    summary at that budget would then be empty (or the video left out of F1)."""
+    cp = np.asarray(change_points, np.int64)
+    capacity = max(int((cp[-1, 1] + 1) * budget), 1)
+    out = []
+    for start, end in cp:
+        n = end - start + 1
+        edges = start + np.round(np.linspace(0, n, -(-n // capacity) + 1)).astype(np.int64)
+        out += [[a, b - 1] for a, b in zip(edges[:-1], edges[1:])]
+    return np.array(out, np.int64)
+
+
 def video_from_file(path: str, encoder, key: str = "video_1", sample_fps: float = 2.0,
                     title: Optional[str] = None, max_text_tokens: int = 31,
                     kts_mean_shot_seconds: Optional[float] = DEFAULTS["kts_mean_shot_seconds"],
-                    kts_vmax: float = 1.0) -> tuple[Video, SampledVideo]:
+                    kts_vmax: float = 1.0,
+                    shot_budget: Optional[float] = DEFAULTS["shot_budget"]) -> tuple[Video, SampledVideo]:
     """Builds the record of one video file.
 
     Args:
@@ -65,6 +81,8 @@ def video_from_file(path: str, encoder, key: str = "video_1", sample_fps: float 
       max_text_tokens: keep at most this many title tokens.
       kts_mean_shot_seconds: fix the mean shot length (KTS optimises the positions);
         None or <= 0: KTS chooses the number of shots (``cpd_auto``, ``vmax=kts_vmax``).
+      shot_budget: cut shots longer than this share of the video (:func:`fit_shots`);
+        None or <= 0: KTS's shots as they are.
     Returns:
       (Video, SampledVideo without its frames).
     """
@@ -75,6 +93,8 @@ def video_from_file(path: str, encoder, key: str = "video_1", sample_fps: float 
         steps = kts_mean_shot_seconds * (sample_fps if sample_fps > 0 else sampled.fps)
     step_shots = segment_features(features, vmax=kts_vmax, mean_shot_steps=steps)
     change_points = shots_to_frames(step_shots, sampled.picks, sampled.n_frames)
+    if shot_budget is not None and shot_budget > 0:
+        change_points = fit_shots(change_points, shot_budget)
     title = title if title is not None else title_from_filename(path)
     tokens, pooled = encoder.encode_text(title, max_tokens=max_text_tokens)
     video = Video(

@@ -81,7 +81,7 @@ def summarize_video(video_path: str, run_dir: str, out_path: str, title: Optiona
     video, sampled = video_from_file(video_path, encoder, key="video_1", sample_fps=settings["sample_fps"],
                                      title=title, max_text_tokens=settings["max_text_tokens"],
                                      kts_mean_shot_seconds=settings["kts_mean_shot_seconds"],
-                                     kts_vmax=settings["kts_vmax"])
+                                     kts_vmax=settings["kts_vmax"], shot_budget=settings["shot_budget"])
     scorer = Scorer(run_dir, video.features.shape[1], encoder.dim, split)
     scores = scorer.scores(video)
     shot_values, selected = select_keyshots(scores, video.change_points, video.n_frames, video.picks, budget)
@@ -108,7 +108,8 @@ def summarize_video(video_path: str, run_dir: str, out_path: str, title: Optiona
         "run": {"workdir": os.path.abspath(run_dir), "split": scorer.split, "epoch": scorer.epoch,
                 "checkpoint": scorer.checkpoint},
         "features": {**encoder.describe(), "sample_fps": settings["sample_fps"],
-                     "kts_mean_shot_seconds": settings["kts_mean_shot_seconds"], "kts_vmax": settings["kts_vmax"]},
+                     "kts_mean_shot_seconds": settings["kts_mean_shot_seconds"], "kts_vmax": settings["kts_vmax"],
+                     "shot_budget": settings["shot_budget"]},
         "steps": {"frame": video.picks.tolist(), "time_s": sampled.times.round(4).tolist(),
                   "score": scores.round(6).tolist()},
         "shots": [{"start_frame": int(s), "end_frame": int(e), "start_s": round(float(a), 4),
