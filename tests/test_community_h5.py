@@ -101,3 +101,18 @@ def test_own_videos_train_one_model_on_all_of_them(tmp_path, capsys):
     with pytest.raises(DataError, match=r"one.h5: has 1 video; training needs at least 2"):
         train.train_and_evaluate(c, str(tmp_path / "run1"))
     assert not (tmp_path / "run1").exists()
+
+
+def test_a_split_file_is_written_for_a_community_h5(community, tmp_path):
+    """A user of the published h5 without this project's folders: `python -m sgvs_jax.data.folds`
+    writes 5 folds over its keys that load_splits accepts; the h5 itself is never the output."""
+    from sgvs_jax.data import load_splits
+    from sgvs_jax.data.folds import main
+
+    c, videos, _ = community
+    out = str(tmp_path / "splits.json")
+    main(["--h5", c.data.h5_path, "--out", out])
+    splits = load_splits(out)
+    assert len(splits) == 5 and sorted(k for s in splits for k in s["test_keys"]) == sorted(videos)
+    with pytest.raises(SystemExit):
+        main(["--h5", c.data.h5_path, "--out", c.data.h5_path, "--overwrite"])

@@ -20,12 +20,12 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Optional, Sequence
+from typing import Optional
 
-import numpy as np
 
 from sgvs_jax import require_extra
 from sgvs_jax.app.from_video import DEFAULTS, EXTRACTION_ATTR, video_from_file
+from sgvs_jax.data.folds import make_folds
 from sgvs_jax.data.h5io import read_h5_attrs, write_h5, written_by
 from sgvs_jax.files import OutputError, check_outputs, files_in, write_json
 from sgvs_jax.provenance import provenance
@@ -44,17 +44,6 @@ def list_videos(path: str) -> list[str]:
     if not files:
         raise FileNotFoundError(f"{path}: no video files ({', '.join(VIDEO_EXTENSIONS)})")
     return files
-
-
-def make_folds(keys: Sequence[str], n_splits: int, seed: int = 0) -> list[dict]:
-    """``n_splits`` random folds (at most one per video): each fold is a test set once."""
-    if len(keys) < 2:
-        raise ValueError(f"splits need at least 2 videos, got {len(keys)}")
-    k = min(n_splits, len(keys))
-    order = np.random.default_rng(seed).permutation(len(keys))
-    folds = np.array_split(order, k)
-    return [{"train_keys": [keys[i] for i in sorted(np.concatenate(folds[:j] + folds[j + 1:]))],
-             "test_keys": [keys[i] for i in sorted(f)]} for j, f in enumerate(folds)]
 
 
 def extract_features(videos: str, out: str, clip_model: str, sample_fps: float = 2.0,

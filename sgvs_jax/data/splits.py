@@ -1,4 +1,5 @@
-"""The standard 5-fold split files: a JSON list of {"train_keys": [...], "test_keys": [...]}."""
+"""Split files: a JSON list of {"train_keys": [...], "test_keys": [...]}, read and checked
+(:mod:`sgvs_jax.data.folds` writes them)."""
 
 from __future__ import annotations
 
@@ -57,3 +58,4 @@ def check_split_keys(split: dict, available: Iterable[str], split_path: str, dat
         if missing:
             raise DataError(f"{split_path}: split {index} '{name}' lists {missing[:5]}"
                             f"{' ...' if len(missing) > 5 else ''} not in {data_path}")
+
