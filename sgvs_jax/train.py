@@ -304,12 +304,12 @@ def train_and_evaluate(config, workdir: str, restart: bool = False) -> dict:
     results = {"data": where, "eval_mode": config.data.eval_mode, "selection_rules": report.RULES,
                "provenance": provenance(config), "splits": {}}
     unannotated = sorted(k for k, v in videos.items() if not scorable(v))
-    if len(unannotated) == len(videos):
+    if unannotated:
         results["unannotated_videos"] = unannotated
+    if len(unannotated) == len(videos) and not len(config.splits):  # load_dataset made the one split
         report.log(f"note: no video has a user summary (your own videos): one model is trained on all {len(videos)} "
                    "(split 0, the checkpoint summarize uses); its lines show the losses and the score spread")
     elif unannotated:
-        results["unannotated_videos"] = unannotated
         report.log(f"note: {len(unannotated)} of {len(videos)} videos have no user summary (e.g. from "
                    "sgvs_jax.app.extract_features): they are left out of F1 / tau / rho / AP (results.json: "
                    "unannotated_videos)")

@@ -175,11 +175,11 @@ def random_baseline(videos: Mapping, keys, mode: str, n_draws: int = 20, seed: i
     for v, k in enumerate(keys):
         video = videos[k]
         scores = np.stack([check_scores(d[v], video) for d in draws])
+        fits, labels = shot_fits(video, budget), highlight_labels(video)
         for d in range(n_draws):
-            if shot_fits(video, budget):
+            if fits:
                 summary = generate_summary(scores[d], video.change_points, video.n_frames, video.picks, budget)
                 per_video[d, v, 0] = f1_against_users(summary, video.user_summary, mode)
-            labels = highlight_labels(video)
             if labels is not None:
                 per_video[d, v, 3] = average_precision(scores[d], labels)
         per_video[:, v, 1], per_video[:, v, 2] = rank_correlations_many(scores, annotator_matrix(video))
