@@ -21,7 +21,6 @@ import json
 import os
 import sys
 
-import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -104,9 +103,8 @@ def highlight(args):
         records = train.run(config, videos, [split], os.path.join(args.workdir, name), seeds)
         trained = [{k: np.asarray(v) for k, v in m["last_epoch_videos"]["scores"].items()}
                    for m in records[0]["members"]]
-        trainer = train.Trainer(config, videos, seeds)  # the untrained members: train_split's init keys
-        states = trainer.init_states([jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s), 0))[0]
-                                      for s in seeds], videos[split["train_keys"][0]])
+        trainer = train.Trainer(config, videos, seeds)  # the untrained members, as train_split starts them
+        states = trainer.init_states([k[0] for k in train.member_keys(seeds, 0)], videos[split["train_keys"][0]])
         test = [videos[k] for k in split["test_keys"]]
         untrained = [{k: o["scores"] for k, o in member.items()}
                      for member in trainer.outputs(trainer.place_states(states)["params"], test)]

@@ -157,6 +157,12 @@ def reference_rows(config, videos: dict, test_keys, index: int, seeds) -> tuple:
     return rnd, free
 
 
+def member_keys(seeds, index: int) -> list:
+    """Per member (seed), its (init, train) keys on split ``index``: the split's model starts
+    from the first, its dropout and draws come from the second."""
+    return [jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s), index)) for s in seeds]
+
+
 def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir: str,
                 writer: MetricWriter | None = None) -> dict:
     """Trains and evaluates every member on one split; returns its record once the last
@@ -166,7 +172,7 @@ def train_split(trainer: Trainer, videos: dict, split: dict, index: int, workdir
     config, tcfg, seeds = trainer.config, trainer.config.train, trainer.seeds
     train_videos = [videos[k] for k in split["train_keys"]]
     test_videos = [videos[k] for k in split["test_keys"]]
-    keys = [jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s), index)) for s in seeds]
+    keys = member_keys(seeds, index)
     train_rngs = jnp.stack([k[1] for k in keys])
     states = trainer.init_states([k[0] for k in keys], train_videos[0])
     n_params = count_params(jax.tree_util.tree_map(lambda x: x[0], states["params"]))
