@@ -35,6 +35,9 @@ from sgvs_jax.study_report import bootstrap_ci  # noqa: E402
 from sgvs_jax.train import Trainer  # noqa: E402
 
 
+SELECTOR_PARTS = ("compress", "selector")  # what the regression trains
+
+
 def targets(keys, batch, videos):
     """(B, T) each video's gtscore scaled to [0, 1] (zeros on padding and empty slots)."""
     out = np.zeros(batch["mask"].shape, np.float32)
@@ -46,12 +49,12 @@ def targets(keys, batch, videos):
 
 
 def make_step(model, tx):
-    """One jitted regression update of the selector's parameters."""
+    """One jitted regression update of the selector's parameters (with the shared projection it reads)."""
 
     @jax.jit
     def step(sel, opt, batch, target, rng):
         def loss(sel):
-            s = model.select({"selector": sel}, batch, rng)["scores"]
+            s = model.select(sel, batch, rng)["scores"]
             m = batch["mask"]
             return jnp.sum(jnp.where(m, (s - target) ** 2, 0.0)) / jnp.maximum(m.sum(), 1)
         updates, opt = tx.update(jax.grad(loss)(sel), opt, sel)
@@ -66,7 +69,8 @@ def fit(trainer, step, tx, videos, train, seed, index, epochs, check=None):
     config = trainer.config
     rng = jax.random.fold_in(jax.random.PRNGKey(seed), index)
     params = jax.tree_util.tree_map(lambda x: x[0], trainer.init_states([rng], train[0])["params"])
-    sel, opt = params["selector"], tx.init(params["selector"])
+    sel = {p: params[p] for p in SELECTOR_PARTS}
+    opt = tx.init(sel)
     order_rng, taus = np.random.default_rng([seed, index]), []
     for epoch in range(epochs):
         for b, (keys, batch) in enumerate(iterate_batches(train, config.train.batch_size, trainer.buckets,
@@ -74,8 +78,8 @@ def fit(trainer, step, tx, videos, train, seed, index, epochs, check=None):
             key = jax.random.fold_in(jax.random.fold_in(rng, epoch), b)
             sel, opt = step(sel, opt, batch, targets(keys, batch, videos), key)
         if check:
-            taus.append(evaluate(trainer, {**params, "selector": sel}, check, videos)["tau"])
-    return {**params, "selector": sel}, taus
+            taus.append(evaluate(trainer, {**params, **sel}, check, videos)["tau"])
+    return {**params, **sel}, taus
 
 
 def evaluate(trainer, params, scored, videos) -> dict:

@@ -73,7 +73,7 @@ def get_config():
     # 'soft' = x*s (SUM-GAN-AAE weighting, no bottleneck).
     c.train.selection = "concrete"
     c.train.recon = "stepwise"  # 'stepwise' (discriminator states per step) | 'pooled' (their mean)
-    c.train.feature_recon_weight = 1.0  # + this x per-step feature MSE in the reconstruction term
+    c.train.feature_recon_weight = 1.0  # + this x the per-step MSE of the projected video in the reconstruction term
     # Stage-1 video-title contrast (losses.pooled_contrast): the score-weighted cos(X_t, title)
     # must single out the video's own title among the training titles (InfoNCE at temperature 0.2).
     # 0 = off (ablation).

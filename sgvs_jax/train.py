@@ -70,7 +70,7 @@ class Trainer:
         self.sigmas = [float(config.train.sigma)] * len(self.seeds) if sigmas is None else [float(s) for s in sigmas]
         self.data = Pipeline(config, videos)
         self.buckets = self.data.buckets
-        self.model = build_model(config, next(iter(videos.values())).features.shape[1])
+        self.model = build_model(config)
         self.stages = make_stages(config)
         self.mesh = make_mesh(len(self.seeds), config.train.batch_size)
         self.members = NamedSharding(self.mesh, P("members"))

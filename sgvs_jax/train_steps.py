@@ -4,7 +4,7 @@ A training stage is one :class:`Stage` record, declared once in :func:`make_stag
 its name, the parameter subtrees it trains, its optimizer, its loss and the epoch
 from which it runs (SUM-GAN-AAE incremental training):
 
-  stage1  selector + encoder   reconstruction + sparsity (+ video-title contrast, teacher)
+  stage1  projection + selector + encoder   reconstruction + sparsity (+ video-title contrast, teacher)
   stage2  decoder              reconstruction + least-squares GAN generator term
   stage3  discriminator        least-squares GAN discriminator term (after warm-up)
 
@@ -68,7 +68,7 @@ def make_stages(config) -> tuple[Stage, ...]:
     def tx(name):
         return optax.chain(optax.clip_by_global_norm(CLIP_NORM), optax.adamw(o.lr[name], weight_decay=o.weight_decay))
 
-    stages = [Stage("stage1", ("selector", "encoder"), tx("stage1"), selector_loss, uniform_fake=False),
+    stages = [Stage("stage1", ("compress", "selector", "encoder"), tx("stage1"), selector_loss, uniform_fake=False),
               Stage("stage2", ("decoder",), tx("stage2"), decoder_loss)]
     if t.adversarial:
         stages.append(Stage("stage3", ("discriminator",), tx("stage3"), discriminator_loss,
@@ -87,27 +87,32 @@ RNG_STREAMS = ("select", "gate", "generate", "real", "fake", "uniform", "uniform
 
 
 def forward(model: SGVS, params, batch, rng, cfg, uniform: bool = True) -> dict:
-    """Selector -> selection gate -> reconstruction (-> discriminator).
+    """Shared projection -> selector -> selection gate -> reconstruction (-> discriminator).
 
-    ``cfg`` is ``config.train``: ``selection`` picks the
+    The projection is the selector's: only the selector's path trains it (as before it
+    was shared), and the generator and discriminator read the projected video as a
+    constant ``target`` (so the projection cannot lower the reconstruction error by
+    shrinking or blurring what is to be rebuilt); ``cfg`` is ``config.train``: ``selection`` picks the
     bottleneck (:mod:`sgvs_jax.models.bottleneck`); with ``adversarial`` the
     discriminator judges the original and the reconstruction; ``uniform_fake`` adds a
     reconstruction from uniform random scores as a second fake (SUM-GAN), when the
     caller's loss uses it (``uniform``).
     """
     keys = dict(zip(RNG_STREAMS, jax.random.split(rng, len(RNG_STREAMS))))
-    x, mask = batch["features"], batch["mask"]
-    sel = model.select(params, batch, keys["select"])
+    mask = batch["mask"]
+    c = model.compress(params, batch["features"])  # once: every network reads it
+    target = jax.lax.stop_gradient(c)  # the generator's input and target, the discriminator's real video
+    sel = model.select(params, batch, keys["select"], compressed=c)
 
     def generate(scores, gate_key, generate_key):
         g, bias = bottleneck.gate(scores, mask, gate_key, cfg.selection)
-        return model.reconstruct(params, x * g[..., None], mask, generate_key, bias), g
+        return model.reconstruct(params, target * g[..., None], mask, generate_key, bias), g
 
     x_hat, g = generate(sel["scores"], keys["gate"], keys["generate"])
-    out = {"scores": sel["scores"], "gate": g, "x_hat": x_hat, "alpha": sel.get("alpha", jnp.zeros(())),
-           "frame_view": sel.get("frame_view")}
+    out = {"scores": sel["scores"], "gate": g, "target": target, "x_hat": x_hat,
+           "alpha": sel.get("alpha", jnp.zeros(())), "frame_view": sel.get("frame_view")}
     if cfg.adversarial:
-        out["real"] = model.discriminate(params, x, mask, keys["real"])
+        out["real"] = model.discriminate(params, target, mask, keys["real"])
         out["fake"] = model.discriminate(params, x_hat, mask, keys["fake"])
         if cfg.uniform_fake and uniform:
             u = jax.random.uniform(keys["uniform"], sel["scores"].shape) * mask
@@ -121,7 +126,7 @@ def reconstruction_loss(o, batch, cfg):
     plus ``cfg.feature_recon_weight`` x the per-step feature MSE); without the
     adversarial part, the feature MSE alone."""
     mask, valid = batch["mask"], batch["valid"]
-    feature = losses.feature_reconstruction(batch["features"], o["x_hat"], mask, valid)
+    feature = losses.feature_reconstruction(o["target"], o["x_hat"], mask, valid)
     if not cfg.adversarial:
         return feature
     if cfg.recon == "pooled":

@@ -63,7 +63,7 @@ def test_unselected_steps_cannot_be_rebuilt_from_themselves(queries, leaks):
     mask = jnp.ones((1, T), bool)
     tc = TransformerConfig(d_model=16, num_heads=2, mlp_dim=32, dropout=0.0)
     enc = Encoder(config=tc, num_layers=1)
-    dec = Decoder(config=tc, out_dim=D, num_layers=1, queries=queries)
+    dec = Decoder(config=tc, num_layers=1, queries=queries)
     pe = enc.init(jax.random.PRNGKey(0), x, mask)
     pd = dec.init(jax.random.PRNGKey(1), enc.apply(pe, x, mask), mask)
     g = jnp.ones((1, T)).at[0, 5].set(0.0) if not leaks else jnp.full((1, T), 0.3)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from sgvs_jax.models.fssa import cosine, cosine_importance
-from sgvs_jax.models.layers import TransformerConfig
+from sgvs_jax.models.layers import Compress, TransformerConfig
 from sgvs_jax.models.selector import Selector
 
 
-def inputs(B=2, T=10, D=12, L=3, Ds=8, seed=0):
+def inputs(B=2, T=10, D=16, L=3, Ds=8, seed=0):
     r = np.random.default_rng(seed)
     mask = np.ones((B, T), bool)
     mask[1, 6:] = False
@@ -77,15 +77,18 @@ def test_without_tokens_t_is_the_frames_own_clip_feature():
 
 
 def test_step_scale_reaches_the_selector_only_without_its_layer_norm():
-    """visual_norm='layer' removes each step's scale (LayerNorm); 'none' lets it through, so
-    a step's score can follow how strong its features are (model.visual_norm)."""
+    """visual_norm='layer' removes each step's scale (LayerNorm in the shared projection);
+    'none' lets it through, so a step's score can follow how strong its features are
+    (model.visual_norm)."""
     x, mask, tokens, token_mask, frame_sem = inputs()
     louder = x.at[:, 3].multiply(4.0)
     diffs = {}
+    sel = Selector(config=TransformerConfig(d_model=16, num_heads=2, mlp_dim=32, dropout=0.0), num_layers=1)
     for norm in ("layer", "none"):
-        sel = Selector(config=TransformerConfig(d_model=16, num_heads=2, mlp_dim=32, dropout=0.0), num_layers=1,
-                       visual_norm=norm)
-        params = sel.init(jax.random.PRNGKey(0), x, mask, tokens, token_mask, frame_sem)
-        a, b = (np.asarray(sel.apply(params, v, mask, tokens, token_mask, frame_sem)["scores"]) for v in (x, louder))
+        compress = Compress(d_model=16, visual_norm=norm)
+        pc = compress.init(jax.random.PRNGKey(1), x)
+        params = sel.init(jax.random.PRNGKey(0), compress.apply(pc, x), mask, tokens, token_mask, frame_sem)
+        a, b = (np.asarray(sel.apply(params, compress.apply(pc, v), mask, tokens, token_mask, frame_sem)["scores"])
+                for v in (x, louder))
         diffs[norm] = np.abs(a - b).max()
     assert diffs["layer"] < 1e-4 < 1e-2 < diffs["none"]

@@ -117,7 +117,8 @@ def test_a_new_stage_is_one_record(setup):
     assert active_stages(stages, 0) == ALL and active_stages(stages, 1) == ALL + ("stage4",)
     new, metrics = run_step(cfg, trainer, state, batch, jax.random.PRNGKey(1), ("stage4",), stages=stages)
     assert not equal_trees(state["params"]["selector"], new["params"]["selector"])
-    assert all(equal_trees(state["params"][p], new["params"][p]) for p in ("encoder", "decoder", "discriminator"))
+    assert all(equal_trees(state["params"][p], new["params"][p])
+               for p in ("compress", "encoder", "decoder", "discriminator"))
     assert set(metrics) == {"stage4/loss"}
 
 

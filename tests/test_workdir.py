@@ -289,4 +289,4 @@ def test_an_older_runs_config_reads_with_the_values_it_trained_with(tmp_path):
     for dotted, value in ADDED_KEYS.items():
         block, key = dotted.split(".")
         assert config[block][key] == value
-    assert config.model.d_model == 16 and build_model(config, 32).selector.visual_norm == "layer"
+    assert config.model.d_model == 16 and build_model(config).compress_net.visual_norm == "layer"

@@ -59,7 +59,7 @@ class Scorer:
                                   "split")
         self.splits = done if split == "all" else [done[0] if split is None else int(split)]
         self.feature_dim = feature_dim
-        self.model = build_model(self.config, feature_dim)
+        self.model = build_model(self.config)
         self.batch_options = batch_options(self.config.data)
         self.min_bucket = int(self.config.data.min_bucket)
         probe = self._batch(_probe_video(feature_dim, semantic_dim), 8)

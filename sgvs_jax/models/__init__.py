@@ -1,9 +1,19 @@
-"""SGVS networks: selector (FSSA), Transformer generator (encoder, decoder), discriminator.
+"""SGVS networks: a shared projection, the selector (FSSA), the Transformer generator
+(encoder, decoder) and the discriminator.
+
+Every network reads the visual features through **one shared projection**
+(:class:`~sgvs_jax.models.layers.Compress`, the selector's input projection:
+(B, T, D) -> (B, T, d)), computed once per forward pass, as SUM-GAN-AAE's
+``linear_compress`` feeds its selector, auto-encoder and discriminator: the generator
+rebuilds the projected video and the discriminator judges it there, so the
+D-dimensional features (2048 for I3D) are multiplied once per pass, not in every
+network's input and the decoder's output.  The semantic tokens (FSSA's ``T_t``) and
+the training-free teacher keep the features as they are.
 
 Parameters live in one plain dict with a top-level key per part, so that the
 incremental training stages can freeze and unfreeze whole subtrees::
 
-    {'selector': ..., 'encoder': ..., 'decoder': ..., 'discriminator': ...}
+    {'compress': ..., 'selector': ..., 'encoder': ..., 'decoder': ..., 'discriminator': ...}
 """
 
 from __future__ import annotations
@@ -17,16 +27,17 @@ import jax.numpy as jnp
 from sgvs_jax.data.batching import FRAME_SOURCES, TOKEN_SOURCES
 from sgvs_jax.models.discriminator import Discriminator
 from sgvs_jax.models.generator import Decoder, Encoder
-from sgvs_jax.models.layers import TransformerConfig
+from sgvs_jax.models.layers import Compress, TransformerConfig
 from sgvs_jax.models.selector import Selector
 
-PARTS = ("selector", "encoder", "decoder", "discriminator")
+PARTS = ("compress", "selector", "encoder", "decoder", "discriminator")
 
 
 @dataclasses.dataclass(frozen=True)
 class SGVS:
-    """The four Flax modules of SGVS (:func:`build_model`)."""
+    """The Flax modules of SGVS (:func:`build_model`)."""
 
+    compress_net: Compress
     selector: Selector
     encoder: Encoder
     decoder: Decoder
@@ -34,24 +45,32 @@ class SGVS:
 
     def init(self, rng, batch) -> dict:
         """Parameters for a batch's shapes: ``{part: params}``."""
-        k = jax.random.split(rng, 4)
+        k = jax.random.split(rng, 5)
         x, mask = jnp.asarray(batch["features"]), jnp.asarray(batch["mask"])
-        sel = self.selector.init(k[0], x, mask, jnp.asarray(batch["tokens"]), jnp.asarray(batch["token_mask"]),
-                                 jnp.asarray(batch["frame_sem"]))["params"]
-        enc = self.encoder.init(k[1], x, mask)["params"]
-        memory = self.encoder.apply({"params": enc}, x, mask)
-        dec = self.decoder.init(k[2], memory, mask)["params"]
-        dis = self.discriminator.init(k[3], x, mask)["params"]
-        return {"selector": sel, "encoder": enc, "decoder": dec, "discriminator": dis}
+        params = {"compress": self.compress_net.init(k[4], x)["params"]}
+        c = self.compress(params, x)
+        params["selector"] = self.selector.init(k[0], c, mask, *(jnp.asarray(batch[f]) for f in
+                                                                   ("tokens", "token_mask", "frame_sem")))["params"]
+        params["encoder"] = self.encoder.init(k[1], c, mask)["params"]
+        memory = self.encoder.apply({"params": params["encoder"]}, c, mask)
+        params["decoder"] = self.decoder.init(k[2], memory, mask)["params"]
+        params["discriminator"] = self.discriminator.init(k[3], c, mask)["params"]
+        return params
 
-    def select(self, params, batch, rng=None):
-        """Selector outputs (see :class:`Selector`); dropout on when ``rng`` is given."""
-        return _apply_fn(self.selector, rng is None)({"params": params["selector"]}, batch["features"],
-                                                        batch["mask"], batch["tokens"], batch["token_mask"],
+    def compress(self, params, x):
+        """(B, T, D) visual features -> (B, T, d), the video every network reads."""
+        return self.compress_net.apply({"params": params["compress"]}, x)
+
+    def select(self, params, batch, rng=None, compressed=None):
+        """Selector outputs (see :class:`Selector`); dropout on when ``rng`` is given.
+        ``compressed``: the batch's features already through :meth:`compress` (the train step's)."""
+        c = self.compress(params, batch["features"]) if compressed is None else compressed
+        return _apply_fn(self.selector, rng is None)({"params": params["selector"]}, c, batch["mask"],
+                                                        batch["tokens"], batch["token_mask"],
                                                         batch["frame_sem"], rngs=_rngs(rng))
 
     def reconstruct(self, params, x_weighted, mask, rng=None, key_bias=None):
-        """(B, T, D) weighted features -> (B, T, D) reconstruction.
+        """(B, T, d) weighted projected video -> (B, T, d) reconstruction.
 
         ``key_bias`` (B, T): the selection bottleneck's ``log g`` (see
         :mod:`sgvs_jax.models.bottleneck`), added to every attention over the steps.
@@ -63,14 +82,14 @@ class SGVS:
                                                        rngs=_rngs(r[1]), memory_bias=key_bias)
 
     def discriminate(self, params, x, mask, rng=None) -> dict:
-        """-> dict(states (B, T, d), hidden (B, d), prob (B,))."""
+        """(B, T, d) projected video -> dict(states (B, T, d), hidden (B, d), prob (B,))."""
         return _apply_fn(self.discriminator, rng is None)({"params": params["discriminator"]}, x, mask,
                                                              rngs=_rngs(rng))
 
 
-def build_model(config, feature_dim: int) -> SGVS:
-    """The model of a run config (``config.model``, ``config.data.semantic_sources``) for
-    visual features of ``feature_dim``."""
+def build_model(config) -> SGVS:
+    """The model of a run config (``config.model``, ``config.data.semantic_sources``); the
+    shared projection takes the visual features' size from the first batch (``init``)."""
     m, sources = config.model, tuple(config.data.semantic_sources)
     use_tokens = any(s in TOKEN_SOURCES for s in sources)
     use_frames = any(s in FRAME_SOURCES for s in sources)
@@ -80,10 +99,11 @@ def build_model(config, feature_dim: int) -> SGVS:
                          "Set model.use_fssa=False for visual only.")
     tc = TransformerConfig.from_config(m)
     return SGVS(
+        compress_net=Compress(d_model=m.d_model, visual_norm=m.visual_norm),
         selector=Selector(config=tc, num_layers=m.num_layers, use_fssa=m.use_fssa, use_frame_semantics=use_frames,
-                          use_tokens=use_tokens, cosine_term=m.cosine_term, visual_norm=m.visual_norm),
+                          use_tokens=use_tokens, cosine_term=m.cosine_term),
         encoder=Encoder(config=tc, num_layers=m.num_layers),
-        decoder=Decoder(config=tc, out_dim=feature_dim, num_layers=m.num_layers, queries=m.decoder_queries),
+        decoder=Decoder(config=tc, num_layers=m.num_layers, queries=m.decoder_queries),
         discriminator=Discriminator(config=tc, num_layers=m.num_layers),
     )
 

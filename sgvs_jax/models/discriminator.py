@@ -9,7 +9,7 @@ from sgvs_jax.models.layers import TransformerConfig, masked_mean
 
 
 class Discriminator(nn.Module):
-    """x (B, T, D), mask (B, T) -> dict(states (B, T, d), hidden (B, d), prob (B,)).
+    """x (B, T, d) projected video, mask (B, T) -> dict(states (B, T, d), hidden (B, d), prob (B,)).
 
     The sequence model is a Transformer encoder (the generator's encoder block).
     The SUM-GAN-AAE reconstruction loss compares ``hidden`` (masked mean of the

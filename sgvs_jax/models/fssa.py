@@ -19,9 +19,10 @@ COSINE_TERMS = ("relu", "affine")
 
 
 def cosine(a, b, eps: float = 1e-6):
-    """Cosine similarity over the last axis."""
+    """Cosine similarity over the last axis; 0 with a finite gradient where a vector is 0
+    (a padded step: the norm's own gradient is not finite there)."""
     num = (a * b).sum(-1)
-    return num / jnp.maximum(jnp.linalg.norm(a, axis=-1) * jnp.linalg.norm(b, axis=-1), eps)
+    return num / jnp.sqrt(jnp.maximum((a * a).sum(-1) * (b * b).sum(-1), eps * eps))
 
 
 def cosine_importance(cos, term: str):

@@ -11,7 +11,7 @@ DECODER_QUERIES = ("memory", "positions")
 
 
 class Encoder(nn.Module):
-    """x (B, T, D), mask (B, T) -> memory (B, T, d).
+    """x (B, T, d) projected video, mask (B, T) -> memory (B, T, d).
 
     ``key_bias`` (B, T), optional, is added to the self-attention logits of each
     key step (``log g`` of the selection gate: unselected steps are not attended).
@@ -30,7 +30,7 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """Non-autoregressive decoder: one query per step attends to the memory.
 
-    memory (B, T, d), mask (B, T) -> reconstruction (B, T, D) with D = ``out_dim``
+    memory (B, T, d), mask (B, T) -> reconstruction (B, T, d) of the projected video
     (all T steps are decoded at once, unlike the step-by-step LSTM decoders of the
     PyTorch originals).
 
@@ -44,7 +44,6 @@ class Decoder(nn.Module):
     """
 
     config: TransformerConfig
-    out_dim: int
     num_layers: int = 2
     queries: str = "memory"
 
@@ -60,4 +59,4 @@ class Decoder(nn.Module):
             raise ValueError(f"unknown model.decoder_queries {self.queries!r} (use one of {DECODER_QUERIES})")
         for i in range(self.num_layers):
             q = DecoderLayer(self.config, name=f"layer_{i}")(q, memory, mask, deterministic, memory_bias)
-        return nn.Dense(self.out_dim, name="output_proj")(nn.LayerNorm(name="out_norm")(q))
+        return nn.Dense(d, name="output_proj")(nn.LayerNorm(name="out_norm")(q))

@@ -32,6 +32,25 @@ class TransformerConfig:
         return cls(**{f.name: model_cfg[f.name] for f in dataclasses.fields(cls)})
 
 
+class Compress(nn.Module):
+    """The one projection every network reads: x (B, T, D) -> (B, T, d).
+
+    ``visual_norm``: 'layer' (LayerNorm over each step's features first: its scale is
+    removed) or 'none' (the step's scale, relative to its video's mean step norm, kept).
+    """
+
+    d_model: int
+    visual_norm: str = "layer"
+
+    @nn.compact
+    def __call__(self, x):
+        if self.visual_norm == "layer":
+            x = nn.LayerNorm(name="visual_norm")(x)
+        elif self.visual_norm != "none":
+            raise ValueError(f"unknown model.visual_norm {self.visual_norm!r} (use 'layer' or 'none')")
+        return nn.Dense(self.d_model, name="visual_proj")(x)
+
+
 def sinusoidal_positions(length: int, dim: int) -> jnp.ndarray:
     """(length, dim) fixed sinusoidal position encoding."""
     pos = np.arange(length)[:, None]

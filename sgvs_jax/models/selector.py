@@ -18,7 +18,7 @@ class Selector(nn.Module):
     visual-only ablation) ``S_t = h_t``.
 
     Inputs:
-      x          (B, T, D)  visual features
+      x          (B, T, d)  the projected visual features (:class:`~sgvs_jax.models.layers.Compress`)
       mask       (B, T)     bool, True on real steps
       tokens     (B, L, Ds) semantic tokens
       token_mask (B, L)     bool
@@ -34,14 +34,11 @@ class Selector(nn.Module):
     use_frame_semantics: bool = False
     use_tokens: bool = True
     cosine_term: str = "relu"
-    visual_norm: str = "layer"  # 'layer': LayerNorm before the projection | 'none': the step's scale kept
 
     @nn.compact
     def __call__(self, x, mask, tokens, token_mask, frame_sem, deterministic: bool = True):
         d = self.config.d_model
-        xn = nn.LayerNorm(name="visual_norm")(x) if self.visual_norm == "layer" else x
-        xp = nn.Dense(d, name="visual_proj")(xn)
-        xp = xp + sinusoidal_positions(x.shape[1], d)[None]
+        xp = x + sinusoidal_positions(x.shape[1], d)[None]
         seq_in, out = xp, {}
         if self.use_fssa:
             out = FSSA(d, self.config.num_heads, self.use_frame_semantics, self.use_tokens, name="fssa")(
