@@ -89,10 +89,10 @@ RNG_STREAMS = ("select", "gate", "generate", "real", "fake", "uniform", "uniform
 def forward(model: SGVS, params, batch, rng, cfg, uniform: bool = True) -> dict:
     """Shared projection -> selector -> selection gate -> reconstruction (-> discriminator).
 
-    The projection is the selector's: only the selector's path trains it (as before it
-    was shared), and the generator and discriminator read the projected video as a
-    constant ``target`` (so the projection cannot lower the reconstruction error by
-    shrinking or blurring what is to be rebuilt); ``cfg`` is ``config.train``: ``selection`` picks the
+    Stage 1 trains the shared projection through the selector's path only: the
+    generator and discriminator read the projected video as a constant ``target``, so
+    the projection cannot lower the reconstruction error by shrinking or blurring what
+    is to be rebuilt; ``cfg`` is ``config.train``: ``selection`` picks the
     bottleneck (:mod:`sgvs_jax.models.bottleneck`); with ``adversarial`` the
     discriminator judges the original and the reconstruction; ``uniform_fake`` adds a
     reconstruction from uniform random scores as a second fake (SUM-GAN), when the
@@ -101,7 +101,7 @@ def forward(model: SGVS, params, batch, rng, cfg, uniform: bool = True) -> dict:
     keys = dict(zip(RNG_STREAMS, jax.random.split(rng, len(RNG_STREAMS))))
     mask = batch["mask"]
     c = model.compress(params, batch["features"])  # once: every network reads it
-    target = jax.lax.stop_gradient(c)  # the generator's input and target, the discriminator's real video
+    target = jax.lax.stop_gradient(c["raw"])  # the generator's input and target, the discriminator's real video
     sel = model.select(params, batch, keys["select"], compressed=c)
 
     def generate(scores, gate_key, generate_key):

@@ -77,18 +77,24 @@ def test_without_tokens_t_is_the_frames_own_clip_feature():
 
 
 def test_step_scale_reaches_the_selector_only_without_its_layer_norm():
-    """visual_norm='layer' removes each step's scale (LayerNorm in the shared projection);
-    'none' lets it through, so a step's score can follow how strong its features are
-    (model.visual_norm)."""
-    x, mask, tokens, token_mask, frame_sem = inputs()
+    """visual_norm='layer' gives the selector the projection of each step's standardized
+    features (its scale removed, as a LayerNorm before the projection); 'none' lets the
+    scale through, so a step's score can follow how strong its features are
+    (model.visual_norm).  The generator's view ('raw') is x W either way."""
+    x, mask, tokens, token_mask, frame_sem = inputs(D=24)
     louder = x.at[:, 3].multiply(4.0)
     diffs = {}
     sel = Selector(config=TransformerConfig(d_model=16, num_heads=2, mlp_dim=32, dropout=0.0), num_layers=1)
     for norm in ("layer", "none"):
         compress = Compress(d_model=16, visual_norm=norm)
         pc = compress.init(jax.random.PRNGKey(1), x)
-        params = sel.init(jax.random.PRNGKey(0), compress.apply(pc, x), mask, tokens, token_mask, frame_sem)
-        a, b = (np.asarray(sel.apply(params, compress.apply(pc, v), mask, tokens, token_mask, frame_sem)["scores"])
-                for v in (x, louder))
+        c = compress.apply(pc, x)
+        np.testing.assert_allclose(c["raw"], x @ pc["params"]["kernel"], rtol=1e-5, atol=1e-6)
+        if norm == "layer":
+            ln = (x - x.mean(-1, keepdims=True)) / jnp.sqrt(x.var(-1, keepdims=True) + 1e-6)
+            np.testing.assert_allclose(c["selector"], ln @ pc["params"]["kernel"], rtol=1e-4, atol=1e-4)
+        params = sel.init(jax.random.PRNGKey(0), c["selector"], mask, tokens, token_mask, frame_sem)
+        a, b = (np.asarray(sel.apply(params, compress.apply(pc, v)["selector"], mask, tokens, token_mask,
+                                     frame_sem)["scores"]) for v in (x, louder))
         diffs[norm] = np.abs(a - b).max()
     assert diffs["layer"] < 1e-4 < 1e-2 < diffs["none"]

@@ -2,8 +2,8 @@
 (encoder, decoder) and the discriminator.
 
 Every network reads the visual features through **one shared projection**
-(:class:`~sgvs_jax.models.layers.Compress`, the selector's input projection:
-(B, T, D) -> (B, T, d)), computed once per forward pass, as SUM-GAN-AAE's
+(:class:`~sgvs_jax.models.layers.Compress`, linear: (B, T, D) -> (B, T, d)),
+computed once per forward pass, as SUM-GAN-AAE's
 ``linear_compress`` feeds its selector, auto-encoder and discriminator: the generator
 rebuilds the projected video and the discriminator judges it there, so the
 D-dimensional features (2048 for I3D) are multiplied once per pass, not in every
@@ -49,23 +49,23 @@ class SGVS:
         x, mask = jnp.asarray(batch["features"]), jnp.asarray(batch["mask"])
         params = {"compress": self.compress_net.init(k[4], x)["params"]}
         c = self.compress(params, x)
-        params["selector"] = self.selector.init(k[0], c, mask, *(jnp.asarray(batch[f]) for f in
+        params["selector"] = self.selector.init(k[0], c["selector"], mask, *(jnp.asarray(batch[f]) for f in
                                                                    ("tokens", "token_mask", "frame_sem")))["params"]
-        params["encoder"] = self.encoder.init(k[1], c, mask)["params"]
-        memory = self.encoder.apply({"params": params["encoder"]}, c, mask)
+        params["encoder"] = self.encoder.init(k[1], c["raw"], mask)["params"]
+        memory = self.encoder.apply({"params": params["encoder"]}, c["raw"], mask)
         params["decoder"] = self.decoder.init(k[2], memory, mask)["params"]
-        params["discriminator"] = self.discriminator.init(k[3], c, mask)["params"]
+        params["discriminator"] = self.discriminator.init(k[3], c["raw"], mask)["params"]
         return params
 
-    def compress(self, params, x):
-        """(B, T, D) visual features -> (B, T, d), the video every network reads."""
+    def compress(self, params, x) -> dict:
+        """(B, T, D) visual features -> the projected video (``raw``) and the selector's view of it."""
         return self.compress_net.apply({"params": params["compress"]}, x)
 
     def select(self, params, batch, rng=None, compressed=None):
         """Selector outputs (see :class:`Selector`); dropout on when ``rng`` is given.
         ``compressed``: the batch's features already through :meth:`compress` (the train step's)."""
         c = self.compress(params, batch["features"]) if compressed is None else compressed
-        return _apply_fn(self.selector, rng is None)({"params": params["selector"]}, c, batch["mask"],
+        return _apply_fn(self.selector, rng is None)({"params": params["selector"]}, c["selector"], batch["mask"],
                                                         batch["tokens"], batch["token_mask"],
                                                         batch["frame_sem"], rngs=_rngs(rng))
 

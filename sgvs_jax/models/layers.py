@@ -33,10 +33,15 @@ class TransformerConfig:
 
 
 class Compress(nn.Module):
-    """The one projection every network reads: x (B, T, D) -> (B, T, d).
+    """The one projection of the features every network reads, computed once per pass.
 
-    ``visual_norm``: 'layer' (LayerNorm over each step's features first: its scale is
-    removed) or 'none' (the step's scale, relative to its video's mean step norm, kept).
+    x (B, T, D) -> dict(raw (B, T, d) = x W, the video the generator rebuilds and the
+    discriminator judges, at the raw features' magnitude; selector (B, T, d), the
+    selector's input: with ``visual_norm='layer'`` the projection of each step's
+    standardized features, ``(x - mean) / std`` over its D values, so its scale is
+    removed (a LayerNorm before the projection, taken from ``x W`` and two numbers per
+    step rather than a second product with W); 'none': ``x W``, the scale kept; plus a
+    bias).
     """
 
     d_model: int
@@ -44,11 +49,15 @@ class Compress(nn.Module):
 
     @nn.compact
     def __call__(self, x):
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (x.shape[-1], self.d_model))
+        raw = x @ kernel
+        view = raw
         if self.visual_norm == "layer":
-            x = nn.LayerNorm(name="visual_norm")(x)
+            mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+            view = (raw - mean * kernel.sum(0)) * jax.lax.rsqrt(var + 1e-6)
         elif self.visual_norm != "none":
             raise ValueError(f"unknown model.visual_norm {self.visual_norm!r} (use 'layer' or 'none')")
-        return nn.Dense(self.d_model, name="visual_proj")(x)
+        return {"raw": raw, "selector": view + self.param("bias", nn.initializers.zeros, (self.d_model,))}
 
 
 def sinusoidal_positions(length: int, dim: int) -> jnp.ndarray:

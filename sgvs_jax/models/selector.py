@@ -18,7 +18,7 @@ class Selector(nn.Module):
     visual-only ablation) ``S_t = h_t``.
 
     Inputs:
-      x          (B, T, d)  the projected visual features (:class:`~sgvs_jax.models.layers.Compress`)
+      x          (B, T, d)  the selector's view of the projected features (:class:`~sgvs_jax.models.layers.Compress`)
       mask       (B, T)     bool, True on real steps
       tokens     (B, L, Ds) semantic tokens
       token_mask (B, L)     bool
