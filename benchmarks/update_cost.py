@@ -150,11 +150,12 @@ def measure_study(config_path: str, workdir: str) -> dict:
 
 
 def in_tree(tree: str, what: str, args) -> dict:
-    """Runs one measurement of this script in a fresh process on ``tree``'s sgvs_jax."""
+    """Runs one measurement of this script in a fresh process on ``tree``'s sgvs_jax, from this
+    tree's folder (so that the configs' relative data paths mean the same for both)."""
     env = {**os.environ, "PYTHONPATH": tree}
     cmd = [sys.executable, os.path.abspath(__file__), "--measure", what, "--tree", tree, "--config", args.config,
            "--repeats", str(args.repeats), "--out", os.path.join(args.tmp, f"{what}_{os.path.basename(tree)}.json")]
-    p = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
+    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if p.returncode:
         raise RuntimeError(f"{what} in {tree} failed: {p.stderr[-3000:]}")
     with open(cmd[-1]) as f:
