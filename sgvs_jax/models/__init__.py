@@ -2,10 +2,10 @@
 (encoder, decoder) and the discriminator.
 
 Every network reads the visual features through **one shared projection**
-(:class:`~sgvs_jax.models.layers.Compress`, linear: (B, T, D) -> (B, T, d)),
-computed once per forward pass, as SUM-GAN-AAE's
-``linear_compress`` feeds its selector, auto-encoder and discriminator: the generator
-rebuilds the projected video and the discriminator judges it there, so the
+(:class:`~sgvs_jax.models.layers.Compress`: (B, T, D) -> (B, T, d)), computed once per
+forward pass, as SUM-GAN-AAE's ``linear_compress`` feeds its selector, auto-encoder and
+discriminator: the generator rebuilds ``x W`` and the discriminator judges it there,
+the selector reads the projection of each step's standardized features, so the
 D-dimensional features (2048 for I3D) are multiplied once per pass, not in every
 network's input and the decoder's output.  The semantic tokens (FSSA's ``T_t``) and
 the training-free teacher keep the features as they are.
