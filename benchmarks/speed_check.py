@@ -60,13 +60,14 @@ def main():
 def speed_check(args):
     from sgvs_jax import cli
     from sgvs_jax.provenance import provenance
-    cli.guard_result(args.out, PROGRAM, (), args.overwrite)
+    cli.guard_result(args.out, PROGRAM, [os.path.join(ROOT, "configs", "default.py")], args.overwrite)
+    rev = cli.parse_commit(args.baseline, "--baseline", ROOT) if args.baseline else None
 
     trees = {"current": ROOT}
     tmp = tempfile.mkdtemp(prefix="sgvs_speed_")
     if args.baseline:
         trees["baseline"] = os.path.join(tmp, "baseline")
-        subprocess.run(["git", "worktree", "add", "--detach", trees["baseline"], args.baseline], cwd=ROOT,
+        subprocess.run(["git", "worktree", "add", "--detach", trees["baseline"], rev], cwd=ROOT,
                        check=True, capture_output=True)
     runs = {name: {"cold": [], "warm": []} for name in trees}
     try:

@@ -187,11 +187,11 @@ def main():
 def update_cost(args):
     from sgvs_jax import cli
     from sgvs_jax.provenance import provenance
-    cli.guard_result(args.out, PROGRAM, (), args.overwrite)
+    cli.guard_result(args.out, PROGRAM, cli.config_inputs(cli.load_config(args.config), args.config),
+                     args.overwrite)
+    rev = cli.parse_commit(args.baseline, "--baseline", ROOT)
     args.tmp = tempfile.mkdtemp(prefix="sgvs_cost_")
     baseline = os.path.join(args.tmp, "baseline")
-    rev = subprocess.run(["git", "rev-parse", args.baseline], cwd=ROOT, check=True, capture_output=True,
-                         text=True).stdout.strip()
     subprocess.run(["git", "worktree", "add", "--detach", baseline, rev], cwd=ROOT, check=True, capture_output=True)
     trees = {"before": baseline, "after": ROOT}
     got = {name: {} for name in trees}

@@ -11,9 +11,9 @@ and every script in ``benchmarks/`` that writes ``--out``.
   or an existing file the command did not write itself. ``--overwrite`` lets it replace
   another file *of the output's kind* (a JSON by a JSON, an h5 by an h5), never an input.
   A rerun replaces what the same command wrote before (:func:`written_by`).
-* :func:`parse_seeds`, :func:`parse_names`, :func:`parse_grid` and :func:`read_json_arg` are
-  the one strict parser of seed lists, name lists, grids and JSON arguments: anything
-  they cannot read exactly is refused, naming the flag.
+* :func:`parse_seeds`, :func:`parse_names`, :func:`parse_grid`, :func:`parse_commit` and
+  :func:`read_json_arg` are the one strict parser of seed lists, name lists, grids, commits
+  and JSON arguments: anything they cannot read exactly is refused, naming the flag.
 * :class:`ArgumentParser` is argparse with its usage errors as that one line too.
 """
 
@@ -189,6 +189,17 @@ def parse_grid(text: str, flag: str = "--grid") -> tuple[str, list]:
     if len({repr(v) for v in parsed}) != len(parsed):
         raise ArgumentError(f"{flag} {text!r}: a value is repeated")
     return key, parsed
+
+
+def parse_commit(rev: str, flag: str, repo: str) -> str:
+    """The full hash of the commit ``rev`` names in the git repository at ``repo``; anything
+    else (a typo, a tree, no repository) is refused, naming the flag."""
+    import subprocess
+    found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=repo,
+                           capture_output=True, text=True)
+    if found.returncode:
+        raise ArgumentError(f"{flag} {rev}: not a commit of {repo}")
+    return found.stdout.strip()
 
 
 def read_json_arg(path: str, flag: str, expect: type = dict, what: str = "a JSON object"):

@@ -98,6 +98,23 @@ def test_a_json_argument_is_read_or_refused_naming_the_flag(tmp_path, content, m
     assert cli.read_json_arg(str(path), "--names") == {"video_1": "a.mp4"}
 
 
+def test_a_baseline_is_a_commit_or_refused_naming_the_flag(tmp_path):
+    """benchmarks' --baseline: a commit's full hash; a typo, a tree or no repository is one error."""
+    repo = str(tmp_path / "repo")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", repo]
+    subprocess.run(["git", "init", "-q", repo], check=True)
+    (tmp_path / "repo" / "f").write_text("x")
+    subprocess.run(git + ["add", "f"], check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "one"], check=True)
+    head = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    tree = subprocess.run(git + ["rev-parse", "HEAD^{tree}"], capture_output=True, text=True).stdout.strip()
+    assert cli.parse_commit("HEAD", "--baseline", repo) == head
+    assert cli.parse_commit(head[:7], "--baseline", repo) == head
+    for rev, where in (("nosuchrev", repo), (tree, repo), ("HEAD", str(tmp_path))):
+        with pytest.raises(cli.ArgumentError, match=f"--baseline {rev}: not a commit of"):
+            cli.parse_commit(rev, "--baseline", where)
+
+
 def test_add_clip_reads_names_and_titles_through_the_front_door(tmp_path):
     from sgvs_jax.app.add_clip import read_titles
     with pytest.raises(cli.ArgumentError, match="--titles .*missing.json: file not found"):
